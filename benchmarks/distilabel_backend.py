@@ -14,8 +14,8 @@ import argparse
 import os
 import time
 
-from openr1_data.bundled import bundled_problems
 from openr1_data.prompts import get_style
+from openr1_data.sources.bundled import bundled_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 from openr1_data.teachers.distilabel_backend import DistilabelTeacher
 

@@ -17,10 +17,10 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from openr1_data.bundled import bundled_problems
-from openr1_data.generate import GenerationConfig, generate_traces
-from openr1_data.problems import normalise_problems
+from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.prompts import get_style
+from openr1_data.sources.bundled import bundled_problems
+from openr1_data.sources.problems import normalise_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 from openr1_data.teachers.transformers_backend import resolve_model
 

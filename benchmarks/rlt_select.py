@@ -18,11 +18,11 @@ import time
 import torch
 from datasets import Dataset
 
-from openr1_data.bundled import bundled_problems
+from openr1_data.curate.rlt_scoring import RLTRewardConfig, RLTScorer
+from openr1_data.curate.rlt_select import RLT_REWARD, select_best_explanations
 from openr1_data.prompts import get_style
-from openr1_data.rlt_reward import RLTRewardConfig, RLTScorer
-from openr1_data.rlt_select import RLT_REWARD, select_best_explanations
 from openr1_data.schema import make_problem_id
+from openr1_data.sources.bundled import bundled_problems
 
 END = "<|end_of_explanation|>"
 FILLER = [

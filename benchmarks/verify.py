@@ -24,8 +24,8 @@ from collections import Counter
 
 from datasets import Dataset, disable_caching
 
-from openr1_data.judgements import AnswerOptions
-from openr1_data.verify import VerifyConfig, _warm_up, verify_traces
+from openr1_data.curate.answer_verifier import AnswerOptions
+from openr1_data.curate.verify import VerifyConfig, _warm_up, verify_traces
 
 # ---------------------------------------------------------------------------------------------------------------
 # Workload

@@ -21,19 +21,25 @@ from typing import Any
 
 from datasets import Dataset, Value
 
-from openr1_data.decontaminate import DecontaminationConfig, decontaminate
-from openr1_data.dedup import DedupConfig, dedup_exact, dedup_near
-from openr1_data.filters import FilterConfig, filter_traces
+from openr1_data.curate.filters import FilterConfig, filter_traces
+from openr1_data.curate.llm_judge import JudgeConfig, judge_traces
+from openr1_data.curate.selection import (
+    PASS_RATE,
+    SelectionConfig,
+    pass_rate_reason,
+    pass_rates,
+    select_traces,
+)
+from openr1_data.curate.verify import VerifyConfig, verify_traces
+from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate
+from openr1_data.dedup.duplicates import DedupConfig, dedup_exact, dedup_near
 from openr1_data.funnel import PipelineRecord, StageResult, split_by_reason
-from openr1_data.generate import GenerationConfig, GenerationSummary
-from openr1_data.judge import JudgeConfig, judge_traces
-from openr1_data.problems import ProblemSourceConfig, load_problems
+from openr1_data.generate.stage import GenerationConfig, GenerationSummary
 from openr1_data.prompts import get_style
 from openr1_data.publish import EmptyDatasetError, build_provenance, publish_local, push_to_hub
 from openr1_data.schema import ANSWER, PROBLEM, TRACE_COLUMNS, ContractError, require_columns
-from openr1_data.selection import PASS_RATE, SelectionConfig, pass_rate_reason, pass_rates, select_traces
+from openr1_data.sources.problems import ProblemSourceConfig, load_problems
 from openr1_data.teachers import Teacher
-from openr1_data.verify import VerifyConfig, verify_traces
 
 
 @dataclass
@@ -171,7 +177,7 @@ def publish_run(
 
 def check_benchmarks(decontam_cfg: DecontaminationConfig) -> None:
     """Load every decontamination benchmark now, before any compute, and name all that cannot be loaded here."""
-    from openr1_data.benchmark_sets import BenchmarkUnavailable, UnknownBenchmark, load_benchmark
+    from openr1_data.sources.benchmarks import BenchmarkUnavailable, UnknownBenchmark, load_benchmark
 
     failures = []
     for name in decontam_cfg.benchmarks:

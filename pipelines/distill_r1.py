@@ -20,12 +20,14 @@ import time
 from dataclasses import dataclass, field
 
 from openr1_data.config import parse_config
-from openr1_data.decontaminate import DecontaminationConfig
-from openr1_data.dedup import DedupConfig
-from openr1_data.filters import FilterConfig
+from openr1_data.curate.filters import FilterConfig
+from openr1_data.curate.llm_judge import JudgeConfig
+from openr1_data.curate.selection import SelectionConfig
+from openr1_data.curate.verify import VerifyConfig
+from openr1_data.dedup.decontaminate import DecontaminationConfig
+from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
-from openr1_data.generate import GenerationConfig, generate_traces
-from openr1_data.judge import JudgeConfig
+from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.pipeline import (
     OutputConfig,
     TeacherServerConfig,
@@ -36,11 +38,9 @@ from openr1_data.pipeline import (
     publish_run,
     served_teacher,
 )
-from openr1_data.problems import ProblemSourceConfig
 from openr1_data.publish import validate_repo_id
 from openr1_data.schema import ContractError
-from openr1_data.selection import SelectionConfig
-from openr1_data.verify import VerifyConfig
+from openr1_data.sources.problems import ProblemSourceConfig
 
 
 @dataclass

@@ -15,11 +15,13 @@ import time
 from dataclasses import dataclass, field
 
 from openr1_data.config import parse_config
-from openr1_data.decontaminate import DecontaminationConfig
-from openr1_data.dedup import DedupConfig
-from openr1_data.filters import FilterConfig
+from openr1_data.curate.filters import FilterConfig
+from openr1_data.curate.selection import SelectionConfig
+from openr1_data.curate.verify import VerifyConfig
+from openr1_data.dedup.decontaminate import DecontaminationConfig
+from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
-from openr1_data.generate import GenerationConfig, generate_traces
+from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.pipeline import (
     OutputConfig,
     curate_problems,
@@ -27,10 +29,8 @@ from openr1_data.pipeline import (
     generation_provenance,
     publish_run,
 )
-from openr1_data.problems import ProblemSourceConfig
 from openr1_data.publish import validate_repo_id
-from openr1_data.selection import SelectionConfig
-from openr1_data.verify import VerifyConfig
+from openr1_data.sources.problems import ProblemSourceConfig
 
 
 @dataclass

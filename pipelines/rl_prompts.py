@@ -19,10 +19,12 @@ import time
 from dataclasses import dataclass, field
 
 from openr1_data.config import parse_config
-from openr1_data.decontaminate import DecontaminationConfig
-from openr1_data.dedup import DedupConfig
+from openr1_data.curate.selection import SelectionConfig
+from openr1_data.curate.verify import VerifyConfig, verify_traces
+from openr1_data.dedup.decontaminate import DecontaminationConfig
+from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
-from openr1_data.generate import GenerationConfig, generate_traces
+from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.pipeline import (
     OutputConfig,
     TeacherServerConfig,
@@ -34,11 +36,9 @@ from openr1_data.pipeline import (
     select_problems_by_pass_rate,
     served_teacher,
 )
-from openr1_data.problems import ProblemSourceConfig
 from openr1_data.publish import validate_repo_id
 from openr1_data.schema import ContractError
-from openr1_data.selection import SelectionConfig
-from openr1_data.verify import VerifyConfig, verify_traces
+from openr1_data.sources.problems import ProblemSourceConfig
 
 
 @dataclass

@@ -12,7 +12,7 @@ explanations that lost are in the `rejected` config with `rlt_not_best`.
     python pipelines/rlt_explain.py --config pipelines/recipes/rlt_explain_cpu.yaml --limit 4
 
 Pair layouts: problem/solution, question/answer, ShareGPT `conversations`, chat `messages`, or any two columns
-(`--problem_column Q --solution_column S`); see openr1_data/layouts.py.
+(`--problem_column Q --solution_column S`); see openr1_data/sources/layouts.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import time
 from dataclasses import dataclass, field
 
 from openr1_data.config import parse_config
-from openr1_data.decontaminate import DecontaminationConfig
-from openr1_data.dedup import DedupConfig
-from openr1_data.filters import FilterConfig, filter_traces
+from openr1_data.curate.filters import FilterConfig, filter_traces
+from openr1_data.curate.rlt_scoring import RLTRewardConfig
+from openr1_data.curate.rlt_select import RLTSelectConfig, build_scorer, select_best_explanations
+from openr1_data.dedup.decontaminate import DecontaminationConfig
+from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
-from openr1_data.generate import GenerationConfig, generate_traces
-from openr1_data.layouts import PairSourceConfig, load_pairs
+from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.pipeline import (
     OutputConfig,
     TeacherServerConfig,
@@ -38,9 +39,8 @@ from openr1_data.pipeline import (
     served_teacher,
 )
 from openr1_data.publish import validate_repo_id
-from openr1_data.rlt_reward import RLTRewardConfig
-from openr1_data.rlt_select import RLTSelectConfig, build_scorer, select_best_explanations
 from openr1_data.schema import ContractError
+from openr1_data.sources.layouts import PairSourceConfig, load_pairs
 
 
 @dataclass

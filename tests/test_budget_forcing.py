@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datasets import Dataset
 
-from openr1_data.budget_forcing import FORCED_ANSWER_PREFIX, continuation_prompt, needs_forcing
-from openr1_data.bundled import bundled_problems
-from openr1_data.generate import GenerationConfig, generate_traces
-from openr1_data.problems import normalise_problems
+from openr1_data.generate.budget_forcing import FORCED_ANSWER_PREFIX, continuation_prompt, needs_forcing
+from openr1_data.generate.stage import GenerationConfig, generate_traces
+from openr1_data.sources.bundled import bundled_problems
+from openr1_data.sources.problems import normalise_problems
 from openr1_data.teachers import Completion, make_teacher
 
 
@@ -60,7 +60,7 @@ def test_forced_answer_is_boxed_with_a_real_model(tmp_path, smollm2_dir):
 
 
 def test_rlt_explanations_that_stopped_get_their_closing_tag():
-    from openr1_data.budget_forcing import close_explanations
+    from openr1_data.generate.budget_forcing import close_explanations
 
     stopped, cut, closed = (
         Completion("explained", "stop", 3),

@@ -10,17 +10,17 @@ import pytest
 from datasets import Dataset
 
 from openr1_data import cli
-from openr1_data.benchmark_sets import UnknownBenchmark, load_benchmark
-from openr1_data.bundled import bundled_problems
-from openr1_data.decontaminate import (
+from openr1_data.dedup.decontaminate import (
     DecontaminationConfig,
     build_index,
     cache_root,
     decontaminate,
     format_report,
 )
+from openr1_data.dedup.normalize import words
 from openr1_data.io import read_dataset
-from openr1_data.normalize import words
+from openr1_data.sources.benchmarks import UnknownBenchmark, load_benchmark
+from openr1_data.sources.bundled import bundled_problems
 
 
 @pytest.fixture(autouse=True)

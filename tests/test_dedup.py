@@ -11,8 +11,7 @@ import pytest
 from datasets import Dataset
 
 from openr1_data import cli
-from openr1_data.benchmark_sets import load_benchmark
-from openr1_data.dedup import (
+from openr1_data.dedup.duplicates import (
     DedupConfig,
     MinHasher,
     candidate_probability,
@@ -20,9 +19,10 @@ from openr1_data.dedup import (
     dedup_exact,
     dedup_near,
 )
+from openr1_data.dedup.normalize import normalize_text, words
 from openr1_data.io import read_dataset
-from openr1_data.normalize import normalize_text, words
 from openr1_data.schema import ContractError, make_problem_id
+from openr1_data.sources.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from openr1_data.bundled import bundled_problems
-from openr1_data.generate import GenerationConfig, generate_traces
-from openr1_data.problems import normalise_problems
+from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.prompts import get_style
+from openr1_data.sources.bundled import bundled_problems
+from openr1_data.sources.problems import normalise_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 from openr1_data.teachers import distilabel_backend as backend
 from openr1_data.teachers.distilabel_backend import (

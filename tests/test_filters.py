@@ -8,7 +8,7 @@ import pytest
 from datasets import Dataset
 
 from openr1_data.cli import main as cli_main
-from openr1_data.filters import FilterConfig, filter_reasons, filter_traces
+from openr1_data.curate.filters import FilterConfig, filter_reasons, filter_traces
 from openr1_data.io import read_dataset, write_dataset
 from openr1_data.judgements import count_steps, repetition_share
 from openr1_data.prompts import get_style

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from openr1_data.bundled import bundled_problems
-from openr1_data.generate import GenerationConfig, generate_traces, load_traces, shard_folder
-from openr1_data.problems import normalise_problems
+from openr1_data.generate.stage import GenerationConfig, generate_traces, load_traces, shard_folder
 from openr1_data.schema import TRACE_COLUMNS
+from openr1_data.sources.bundled import bundled_problems
+from openr1_data.sources.problems import normalise_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,12 +11,12 @@ from transformers import AutoTokenizer
 from trl import ModelConfig
 
 from openr1_data.config import parse_config
+from openr1_data.curate.rlt_scoring import RLTRewardConfig
 from openr1_data.funnel import PipelineRecord
 from openr1_data.io import read_dataset, write_dataset
 from openr1_data.prompts import get_style
-from openr1_data.rlt_reward import RLTRewardConfig
 from openr1_data.schema import ContractError
-from openr1_data.training import (
+from openr1_data.training.setup import (
     CHATML_TEMPLATE,
     GRPOConfig,
     GRPOScriptArguments,
@@ -120,7 +120,7 @@ def test_warns_when_the_template_prefills_think(tiny_model_dir, caplog):
     tokenizer.chat_template = CHATML_TEMPLATE.replace(
         "{{ '<|im_start|>assistant\\n' }}{% endif %}", "{{ '<|im_start|>assistant\\n<think>\\n' }}{% endif %}"
     )
-    with caplog.at_level(logging.WARNING, logger="openr1_data.training"):
+    with caplog.at_level(logging.WARNING, logger="openr1_data.training.setup"):
         warn_think_prefill(tokenizer, ["accuracy", "format"])
     assert "--chat_template chatml" in caplog.text
     caplog.clear()

@@ -6,18 +6,18 @@ import pytest
 from datasets import Dataset, Value
 
 from openr1_data.cli import main as cli_main
-from openr1_data.io import read_dataset, write_dataset
-from openr1_data.judge import (
+from openr1_data.curate.llm_judge import (
     JudgeConfig,
     apply_judge_policy,
     apply_policy,
     judge_traces,
     parse_judge_reply,
 )
+from openr1_data.curate.selection import SelectionConfig, select_traces
+from openr1_data.curate.verify import VerifyConfig, verify_traces
+from openr1_data.io import read_dataset, write_dataset
 from openr1_data.schema import ContractError
-from openr1_data.selection import SelectionConfig, select_traces
 from openr1_data.teachers.openai_backend import OpenAITeacher
-from openr1_data.verify import VerifyConfig, verify_traces
 from tests.scripted_openai import ScriptedOpenAIServer
 
 # the judge's scripted reply per problem (the problem text is the tag)

@@ -8,7 +8,8 @@ import json
 import pytest
 from datasets import Dataset
 
-from openr1_data.layouts import (
+from openr1_data.schema import ContractError
+from openr1_data.sources.layouts import (
     LAYOUTS,
     PairSourceConfig,
     UnknownLayout,
@@ -17,7 +18,6 @@ from openr1_data.layouts import (
     load_pairs,
     solution_part,
 )
-from openr1_data.schema import ContractError
 from openr1_data.text import gold_from_solution as final_answer
 
 STRATOS_ANSWER = (

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
-from openr1_data.bundled import bundled_problems
-from openr1_data.problems import ProblemSourceConfig, load_problems, normalise_problems
 from openr1_data.schema import ContractError, make_problem_id
+from openr1_data.sources.bundled import bundled_problems
+from openr1_data.sources.problems import ProblemSourceConfig, load_problems, normalise_problems
 
 
 def test_bundled_problems_are_deterministic_and_complete():

@@ -10,13 +10,13 @@ import pytest
 from datasets import Dataset
 from trl import ModelConfig
 
-from openr1_data.benchmark_sets import list_benchmarks
 from openr1_data.config import parse_config
-from openr1_data.evaluation import EvalConfig
+from openr1_data.curate.rlt_scoring import RLTRewardConfig
 from openr1_data.io import write_dataset
 from openr1_data.prompts import get_style
-from openr1_data.rlt_reward import RLTRewardConfig
-from openr1_data.training import (
+from openr1_data.sources.benchmarks import list_benchmarks
+from openr1_data.training.evaluation import EvalConfig
+from openr1_data.training.setup import (
     RLT_REWARD,
     DataArguments,
     GRPOConfig,

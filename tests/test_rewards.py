@@ -7,12 +7,12 @@ import pickle
 import pytest
 from datasets import Dataset
 
-from openr1_data.filters import FilterConfig, filter_reasons
+from openr1_data.curate.filters import FilterConfig, filter_reasons
+from openr1_data.curate.selection import SelectionConfig, select_traces
+from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.judgements import repetition_share
 from openr1_data.prompts import get_style
-from openr1_data.rewards import REWARD_FUNCS, get_reward_funcs, reward_params
-from openr1_data.selection import SelectionConfig, select_traces
-from openr1_data.verify import VerifyConfig, verify_traces
+from openr1_data.training.rewards import REWARD_FUNCS, get_reward_funcs, reward_params
 
 RLT_END = "<|end_of_explanation|>"
 LOOP = "I add one and one and get two, let me check that again. " * 30

@@ -10,8 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from openr1_data.prompts import get_style
-from openr1_data.rlt_reward import (
+from openr1_data.curate.rlt_scoring import (
     EMPTY_EXPLANATION,
     MISSING_TAGS,
     RLTReward,
@@ -19,6 +18,7 @@ from openr1_data.rlt_reward import (
     RLTScorer,
     extract_explanation,
 )
+from openr1_data.prompts import get_style
 from openr1_data.schema import ContractError
 from tests.tiny_models import build_tiny_model
 

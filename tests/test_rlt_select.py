@@ -8,9 +8,8 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from openr1_data.prompts import get_style
-from openr1_data.rlt_reward import RLTRewardConfig, RLTScorer
-from openr1_data.rlt_select import (
+from openr1_data.curate.rlt_scoring import RLTRewardConfig, RLTScorer
+from openr1_data.curate.rlt_select import (
     NOT_BEST,
     RLT_ISSUE,
     RLT_KL_TERM,
@@ -21,6 +20,7 @@ from openr1_data.rlt_select import (
     build_scorer,
     select_best_explanations,
 )
+from openr1_data.prompts import get_style
 from openr1_data.schema import ContractError, make_problem_id
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: threads only add contention

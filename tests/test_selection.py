@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from datasets import Dataset
 
+from openr1_data.curate.selection import SelectionConfig, pass_rate_reason, select_traces
 from openr1_data.schema import REJECT_REASON, REJECT_STAGE, ContractError
-from openr1_data.selection import SelectionConfig, pass_rate_reason, select_traces
 
 # problem -> list of (correct, completion_tokens, verify_error); sample_index is the position.
 PROBLEMS = {

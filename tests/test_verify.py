@@ -10,10 +10,10 @@ import pytest
 from datasets import Dataset
 
 from openr1_data.cli import main as cli_main
+from openr1_data.curate.answer_verifier import AnswerOptions, AnswerVerifier
+from openr1_data.curate.verify import VerifyConfig, is_correct, verify_columns, verify_summary, verify_traces
 from openr1_data.io import read_dataset, write_dataset
-from openr1_data.judgements import AnswerOptions, AnswerVerifier
 from openr1_data.schema import ContractError
-from openr1_data.verify import VerifyConfig, is_correct, verify_columns, verify_summary, verify_traces
 
 PATHOLOGICAL = "\\frac{1}{" * 3000 + "1" + "}" * 3000  # deep nesting: math-verify's parser needs seconds
 

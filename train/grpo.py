@@ -20,10 +20,10 @@ from transformers import set_seed
 from trl import GRPOTrainer, ModelConfig, get_peft_config
 
 from openr1_data.config import parse_config
+from openr1_data.curate.rlt_scoring import RLTReward, RLTRewardConfig
 from openr1_data.funnel import PipelineRecord
 from openr1_data.io import write_dataset
-from openr1_data.rlt_reward import RLTReward, RLTRewardConfig
-from openr1_data.training import (
+from openr1_data.training.setup import (
     GRPOConfig,
     GRPOScriptArguments,
     build_grpo_prompts,

@@ -19,7 +19,7 @@ from transformers import set_seed
 from trl import ModelConfig, SFTTrainer, get_peft_config
 
 from openr1_data.config import parse_config
-from openr1_data.training import (
+from openr1_data.training.setup import (
     DataArguments,
     SFTConfig,
     load_sft_dataset,

@@ -18,8 +18,8 @@ from pathlib import Path
 from datasets import Value
 
 from openr1_data.config import parse_config
-from openr1_data.decontaminate import DecontaminationConfig, decontaminate, format_report
-from openr1_data.dedup import DedupConfig, DedupResult, dedup_exact, dedup_near
+from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate, format_report
+from openr1_data.dedup.duplicates import DedupConfig, DedupResult, dedup_exact, dedup_near
 from openr1_data.funnel import Funnel
 from openr1_data.io import read_dataset, write_dataset
 from openr1_data.schema import PROBLEM, PROBLEM_ID, make_problem_id

@@ -1,9 +1,9 @@
 """Evaluate a model on math benchmarks: pass@1 averaged over k samples, maj@k, pass@k, length, finished share.
 
 Any model any teacher backend can run (a trained student folder, a Hub id, an OpenAI-compatible server) answers
-the items of benchmarks from the registry (`openr1_data.benchmark_sets`: offline AIME 2024/2025 and MATH-500
+the items of benchmarks from the registry (`openr1_data.sources.benchmarks`: offline AIME 2024/2025 and MATH-500
 subset, Hub sets online, `name=path` files). Generation is the project's resumable generation stage, so a killed
-evaluation resumes; answers are judged by the shared math-verify judgement (`openr1_data.verify`), the same one the
+evaluation resumes; answers are judged by the shared math-verify judgement (`openr1_data.curate.verify`), the same one the
 filters and the GRPO accuracy reward use. Writes `report.json` and `report.md` in the output folder.
 
     python train/evaluate.py --model outputs/student --benchmarks aime_2024 math_500 --num_samples 4
@@ -21,11 +21,11 @@ from typing import Any
 
 from datasets import Dataset
 
-from openr1_data.benchmark_sets import load_benchmark
-from openr1_data.generate import GenerationConfig, build_teacher, generate_traces
+from openr1_data.curate.verify import CORRECT, VerifyConfig, verify_traces
+from openr1_data.generate.stage import GenerationConfig, build_teacher, generate_traces
 from openr1_data.schema import PROBLEM_ID, make_problem_id
+from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.teachers import Teacher
-from openr1_data.verify import CORRECT, VerifyConfig, verify_traces
 
 
 @dataclass

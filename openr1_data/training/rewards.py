@@ -5,7 +5,7 @@ strings or conversational `[{"role": "assistant", "content": ...}]`, dataset col
 `solution`, `problem`, ...) arrive as keyword lists, and TRL adds `prompts` and `completion_ids`. None means "cannot
 judge" (an unparseable gold answer) and TRL skips it.
 
-    from openr1_data.rewards import get_reward_funcs
+    from openr1_data.training.rewards import get_reward_funcs
     reward_funcs = get_reward_funcs(["accuracy", "format", "soft_overlong"], max_completion_len=1024)
 
 Rewards are callable objects (not closures) so they pickle, and each has a `__name__` that TRL logs them by.
@@ -18,13 +18,12 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from openr1_data.curate.answer_verifier import DEFAULT_FALLBACK_CHARS, DEFAULT_TIMEOUT_SECONDS
 from openr1_data.judgements import (
-    DEFAULT_FALLBACK_CHARS,
     DEFAULT_MAX_REPETITION_SHARE,
     DEFAULT_MIN_LANGUAGE_SHARE,
     DEFAULT_MIN_STEPS,
     DEFAULT_REPETITION_NGRAM,
-    DEFAULT_TIMEOUT_SECONDS,
     Judgement,
     TraceView,
     accuracy_inputs,
@@ -112,7 +111,7 @@ class AccuracyReward(Reward):
         missing_answer_is_wrong: bool = True,
     ):
         super().__init__(style)
-        from openr1_data.verify import VerifyConfig
+        from openr1_data.curate.verify import VerifyConfig
 
         self.config = VerifyConfig(
             verify_num_proc=0,
@@ -125,7 +124,7 @@ class AccuracyReward(Reward):
         self.config.answer_options()  # validate now, not at the first training step
 
     def verdicts(self, views: list[TraceView]) -> list[tuple[bool | None, str | None]]:
-        from openr1_data.verify import check_answers
+        from openr1_data.curate.verify import check_answers
 
         if views and all(v.gold is None for v in views):
             raise ValueError(

@@ -1,6 +1,6 @@
 """Best-of-K selection of RLT explanations, scored by the student (no RL training of the teacher needed).
 
-Every explanation a teacher wrote for a (question, solution) pair gets the RLT reward (`openr1_data.rlt_reward`):
+Every explanation a teacher wrote for a (question, solution) pair gets the RLT reward (`openr1_data.curate.rlt_scoring`):
 the student's log-likelihood of the solution after the explanation, minus the teacher-student KL term over the
 explanation. Per pair, the explanation with the highest reward is kept; the others go to the side output with the
 reason `rlt_not_best`, and explanations the reward penalises (no closing tag, empty) with `rlt_<issue>`. The reward
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datasets import Dataset, Value
 from tqdm.auto import tqdm
 
+from openr1_data.curate.rlt_scoring import RLTRewardConfig, RLTScore, RLTScorer
 from openr1_data.funnel import StageResult, split_by_reason
-from openr1_data.rlt_reward import RLTRewardConfig, RLTScore, RLTScorer
 from openr1_data.schema import PROBLEM, PROBLEM_ID, SOLUTION, ContractError, require_columns
 
 STAGE = "rlt_select"

@@ -23,8 +23,8 @@ from datasets import Dataset, Features, Value, load_dataset
 from tqdm.auto import tqdm
 
 from openr1_data import __version__
-from openr1_data.budget_forcing import close_explanations, force_answers
 from openr1_data.funnel import StageResult, StageStats, split_by_reason
+from openr1_data.generate.budget_forcing import close_explanations, force_answers
 from openr1_data.prompts import PromptStyle, get_style
 from openr1_data.schema import PROBLEM_ID, make_trace_id
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     """`openr1-data generate`: problems → traces in `--output_dir` (rerun the same command to resume)."""
     from openr1_data.config import parse_config
     from openr1_data.funnel import Funnel
-    from openr1_data.problems import ProblemSourceConfig, load_problems
+    from openr1_data.sources.problems import ProblemSourceConfig, load_problems
 
     source, cfg = parse_config([ProblemSourceConfig, GenerationConfig], argv)
     loaded = load_problems(source)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openr1_data.config import parse_config
-from openr1_data.filters import FilterConfig, filter_traces
+from openr1_data.curate.filters import FilterConfig, filter_traces
+from openr1_data.curate.selection import SelectionConfig, select_traces
+from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_traces
 from openr1_data.funnel import Funnel
 from openr1_data.io import read_dataset, write_dataset
-from openr1_data.selection import SelectionConfig, select_traces
-from openr1_data.verify import VerifyConfig, verify_summary, verify_traces
 
 FUNNEL_FILE = "funnel.json"
 

@@ -410,8 +410,8 @@ def apply_judge_policy(dataset: Dataset, policy: str) -> Dataset:
 
 def main(argv: list[str] | None = None) -> int:
     """`openr1-data judge`: ask an LLM judge about undecided traces; write all traces with the judge columns."""
+    from openr1_data.cli.curate import FUNNEL_FILE, CurateIOConfig
     from openr1_data.config import parse_config
-    from openr1_data.curate_cli import FUNNEL_FILE, CurateIOConfig
     from openr1_data.io import read_dataset, write_dataset
 
     io, config = parse_config([CurateIOConfig, JudgeConfig], argv)

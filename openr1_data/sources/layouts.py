@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datasets import Dataset
 
 from openr1_data.funnel import StageResult
-from openr1_data.problems import ProblemSourceConfig, normalise_problems, read_source
 from openr1_data.prompts.styles import RLT_SOLUTION_CLOSE, RLT_SOLUTION_OPEN
 from openr1_data.schema import ANSWER, PROBLEM, SOLUTION, ContractError
+from openr1_data.sources.problems import ProblemSourceConfig, normalise_problems, read_source
 from openr1_data.text import gold_from_solution
 
 USER_ROLES = ("user", "human")
@@ -171,7 +171,9 @@ class PairSourceConfig(ProblemSourceConfig):
 
     layout: str = field(
         default="auto",
-        metadata={"help": f"layout of the pairs: auto, {', '.join(LAYOUTS)} (see openr1_data/layouts.py)"},
+        metadata={
+            "help": f"layout of the pairs: auto, {', '.join(LAYOUTS)} (see openr1_data/sources/layouts.py)"
+        },
     )
 
 

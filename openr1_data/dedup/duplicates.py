@@ -26,8 +26,7 @@ import datasets
 import numpy as np
 from datasets import Dataset, Value
 
-from openr1_data.funnel import StageResult, split_by_reason
-from openr1_data.normalize import (
+from openr1_data.dedup.normalize import (
     WordHasher,
     hash_words_joined,
     ngram_hashes,
@@ -35,6 +34,7 @@ from openr1_data.normalize import (
     odd_constants,
     words,
 )
+from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.schema import PROBLEM, ContractError, require_columns
 
 logger = logging.getLogger(__name__)

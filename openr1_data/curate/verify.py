@@ -32,15 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Value
 
-from openr1_data.judgements import (
+from openr1_data.curate.answer_verifier import (
     DEFAULT_FALLBACK_CHARS,
     DEFAULT_TIMEOUT_SECONDS,
-    VERIFY_ERRORS,
-    WORKER_CRASHED,
     AnswerOptions,
     AnswerVerifier,
     VerifierStats,
 )
+from openr1_data.judgements import VERIFY_ERRORS, WORKER_CRASHED
 from openr1_data.schema import ANSWER, ContractError, require_columns
 
 CORRECT = "correct"

@@ -10,7 +10,7 @@ script needs to call lives here:
   a base model learns to stop (open-r1 #603).
 - `load_training_data` / `load_sft_dataset`: one local folder, Hub id or weighted mixture; clear errors naming the
   expected columns. `build_grpo_prompts`: GRPO prompts in the same prompt style as generation.
-- `build_reward_funcs`: rewards by name from the shared registry (`openr1_data.rewards`) plus `rlt`.
+- `build_reward_funcs`: rewards by name from the shared registry (`openr1_data.training.rewards`) plus `rlt`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from datasets import Dataset, concatenate_datasets, get_dataset_config_names
 
 from openr1_data.funnel import PipelineRecord, split_by_reason
 from openr1_data.io import read_dataset
-from openr1_data.problems import normalise_problems
 from openr1_data.prompts import get_style
 from openr1_data.schema import ANSWER, PROBLEM, PROBLEM_ID, TRACE_COLUMNS, ContractError, require_columns
+from openr1_data.sources.problems import normalise_problems
 
 logger = logging.getLogger(__name__)
 
@@ -604,7 +604,7 @@ class GRPOScriptArguments(DataArguments):
 
 def known_reward_names() -> list[str]:
     """Every name `--reward_funcs` accepts: the shared registry plus `rlt`."""
-    from openr1_data.rewards import REWARD_FUNCS
+    from openr1_data.training.rewards import REWARD_FUNCS
 
     return sorted({*REWARD_FUNCS, RLT_REWARD})
 
@@ -643,7 +643,7 @@ def build_reward_funcs(
     The shared rewards parse completions in `prompt_style`, and `soft_overlong` defaults its limit to the
     trainer's `max_completion_length`.
     """
-    from openr1_data.rewards import get_reward_funcs
+    from openr1_data.training.rewards import get_reward_funcs
 
     check_reward_names(names)
     shared = [n for n in names if n != RLT_REWARD]
@@ -656,7 +656,7 @@ def build_reward_funcs(
     out = []
     for name in names:
         if name == RLT_REWARD:
-            from openr1_data.rlt_reward import make_rlt_reward
+            from openr1_data.curate.rlt_scoring import make_rlt_reward
 
             if rlt_config is None:
                 raise ValueError("the rlt reward needs its config (--rlt_student_model ...)")

@@ -11,27 +11,31 @@ import sys
 # subcommand -> (module, function taking argv, one-line help). Modules are imported only when their command runs,
 # so `openr1-data --help` stays fast and heavy backends are never imported by accident.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "generate": ("openr1_data.generate", "main", "generate traces from problems with a teacher (resumable)"),
-    "push": ("openr1_data.publish_cli", "main", "push a published dataset folder (card, configs) to the Hub"),
-    "dedup": ("openr1_data.dedup_cli", "dedup_main", "remove exact and near-duplicate rows (MinHash + LSH)"),
-    "decontaminate": ("openr1_data.dedup_cli", "decontaminate_main", "drop rows overlapping eval benchmarks"),
+    "generate": (
+        "openr1_data.generate.stage",
+        "main",
+        "generate traces from problems with a teacher (resumable)",
+    ),
+    "push": ("openr1_data.cli.publish", "main", "push a published dataset folder (card, configs) to the Hub"),
+    "dedup": ("openr1_data.cli.dedup", "dedup_main", "remove exact and near-duplicate rows (MinHash + LSH)"),
+    "decontaminate": ("openr1_data.cli.dedup", "decontaminate_main", "drop rows overlapping eval benchmarks"),
     "verify": (
-        "openr1_data.curate_cli",
+        "openr1_data.cli.curate",
         "verify_main",
         "check every trace's answer against the gold (math-verify)",
     ),
     "filter": (
-        "openr1_data.curate_cli",
+        "openr1_data.cli.curate",
         "filter_main",
         "format/quality filters, then selection (pass rate, k shortest)",
     ),
     "evaluate": (
-        "openr1_data.evaluation",
+        "openr1_data.training.evaluation",
         "main",
         "evaluate a model on benchmarks: pass@1, maj@k, length (report)",
     ),
     "judge": (
-        "openr1_data.judge",
+        "openr1_data.curate.llm_judge",
         "main",
         "ask an LLM judge about traces math-verify could not settle (yes/no)",
     ),
@@ -60,6 +64,3 @@ def main(argv: list[str] | None = None) -> int:
     result = getattr(importlib.import_module(module), func)(rest)
     return int(result or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

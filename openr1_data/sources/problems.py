@@ -57,7 +57,7 @@ def read_source(
 ) -> Dataset:
     """Read raw problems from the bundled set, a local file or folder, or a Hub dataset id."""
     if source == "bundled":
-        from openr1_data.bundled import bundled_problems
+        from openr1_data.sources.bundled import bundled_problems
 
         return Dataset.from_list(bundled_problems(bundled_size))
     return read_dataset(source, config=config, split=split)
