@@ -63,4 +63,3 @@ def main(argv: list[str] | None = None) -> int:
     module, func, _ = COMMANDS[name]
     result = getattr(importlib.import_module(module), func)(rest)
     return int(result or 0)
-
