@@ -1,21 +1,38 @@
-"""Reading and writing datasets in the places users keep them.
+"""Reading and writing datasets in the places users keep them, and the one stage-folder layout.
 
-`read_dataset` accepts a local file (.jsonl/.json/.parquet/.csv), a folder written by `save_to_disk`, a folder of
-Parquet shards (such as a generation output folder, read recursively), a folder with a dataset card/configs, or a
-Hub dataset id (the real `datasets.load_dataset` path). `write_dataset` writes a folder of Parquet shards that
+`read_dataset` accepts a local file (.jsonl/.json/.parquet/.csv), a stage folder (only its kept rows are read), a
+folder written by `save_to_disk`, a folder of Parquet shards, a folder with a dataset card/configs, or a Hub
+dataset id (the real `datasets.load_dataset` path). `write_dataset` writes a folder of Parquet shards that
 `read_dataset` and `datasets.load_dataset("parquet", data_dir=...)` read back.
+
+A stage folder (what every stage command writes, see ARCHITECTURE.md) holds:
+
+    data/               kept rows (Parquet shards)
+    rejected/<stage>/   rejected rows of each stage, with `rejected_stage` and `rejected_reason`
+    <stage>_report.json what the stage measured
+    funnel.json         the input's funnel plus this command's stages; written last: it marks the folder complete
+
+`write_stage_folder` writes all of it into a hidden temp folder and renames it into place, so a kill leaves either
+the old folder or the new one, never a mix.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
+from openr1_data.funnel import Funnel
 from openr1_data.schema import ContractError
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+DATA_DIR = "data"
+REJECTED_DIR = "rejected"
+FUNNEL_FILE = "funnel.json"
 
 
 def read_dataset(source: str | os.PathLike, *, config: str | None = None, split: str = "train") -> Dataset:
@@ -30,6 +47,8 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
             )
         return load_dataset(builder, data_files=str(path), split="train")
     if path.is_dir():
+        if is_stage_folder(path):
+            return read_parquet_folder(require_complete(path) / DATA_DIR)
         if (
             (path / "dataset_info.json").exists()
             or (path / "state.json").exists()
@@ -37,9 +56,8 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
         ):
             return _pick_split(load_from_disk(str(path)), split, source)
         if not (path / "README.md").exists():
-            shards = sorted(str(p) for p in path.rglob("*.parquet"))
-            if shards:
-                return load_dataset("parquet", data_files=shards, split="train")
+            if any(path.rglob("*.parquet")):
+                return read_parquet_folder(path)
         return _pick_split(load_dataset(str(path), config, split=split), split, source)
     if path.suffix.lower() in FILE_BUILDERS or source.startswith((".", "/", "~")):
         raise FileNotFoundError(
@@ -79,3 +97,99 @@ def write_dataset(
         os.replace(tmp, path)  # atomic: a reader never sees half a shard
         paths.append(path)
     return paths
+
+
+def read_parquet_folder(folder: str | os.PathLike) -> Dataset:
+    """Every Parquet shard under `folder` (recursively; hidden temp files are never read) as one Dataset.
+
+    A folder whose shards hold no rows reads back as an empty dataset with their columns."""
+    shards = sorted(str(p) for p in Path(folder).rglob("*.parquet") if not _hidden(p, Path(folder)))
+    if not shards:
+        return Dataset.from_dict({})
+    import pyarrow.parquet as pq
+
+    if all(pq.read_metadata(s).num_rows == 0 for s in shards):
+        return Dataset(pq.read_table(shards[0]))
+    return load_dataset("parquet", data_files=shards, split="train")
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def is_stage_folder(path: str | os.PathLike) -> bool:
+    """A folder in the stage layout: kept rows in `data/` and no dataset card (a published folder has one)."""
+    path = Path(path)
+    return (path / DATA_DIR).is_dir() and not (path / "README.md").exists()
+
+
+def require_complete(path: str | os.PathLike) -> Path:
+    """`path` if its stage finished writing it (its funnel.json exists), else an error that says to rerun."""
+    path = Path(path)
+    if not (path / FUNNEL_FILE).is_file():
+        raise ContractError(
+            f"{path} is an incomplete stage output (no {FUNNEL_FILE}): the command that writes it was interrupted "
+            "or is still running. Rerun that command to finish it (generation resumes where it stopped)."
+        )
+    return path
+
+
+def read_funnel(source: str | os.PathLike) -> Funnel:
+    """The funnel a stage folder carries (empty for any other input), to be extended by the next stage."""
+    path = Path(source) / FUNNEL_FILE
+    return Funnel.load(path) if path.is_file() else Funnel()
+
+
+def write_stage_folder(
+    output_dir: str | os.PathLike,
+    kept: Dataset,
+    rejected: Mapping[str, Dataset],
+    funnel: Funnel,
+    reports: Mapping[str, dict] | None = None,
+) -> Path:
+    """Write a complete stage folder (kept rows, `rejected/<stage>/`, `<name>.json` reports, funnel) atomically.
+
+    Everything goes into a hidden sibling folder first, which then replaces `output_dir` by rename; hidden copies
+    left by a killed earlier write are removed first."""
+    out = Path(output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_copies(out)
+    tmp = out.parent / f".{out.name}.writing-{os.getpid()}"
+    write_dataset(kept, tmp / DATA_DIR)
+    for stage, rows in rejected.items():
+        write_dataset(rows, tmp / REJECTED_DIR / stage)
+    for name, report in (reports or {}).items():
+        (tmp / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
+    funnel.save(tmp / FUNNEL_FILE)
+    replace_folder(tmp, out)
+    return out
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put folder `new` at `target`, replacing what is there with two renames (the old copy is then deleted)."""
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_copies(target: Path) -> None:
+    """Delete hidden `.NAME.writing-PID` / `.NAME.old-PID` copies whose writer process is gone."""
+    for kind in ("writing", "old", "publishing"):
+        for stale in target.parent.glob(f".{target.name}.{kind}-*"):
+            pid = stale.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftovers can only be from an earlier, failed write
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

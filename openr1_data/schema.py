@@ -11,6 +11,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from datasets import Value
+
 # Problem columns: `problem` is required, the rest are filled in by `problems.normalise_problems`.
 PROBLEM = "problem"
 SOLUTION = "solution"
@@ -19,22 +21,23 @@ SOURCE = "source"
 PROBLEM_ID = "problem_id"
 PROBLEM_COLUMNS = (PROBLEM, SOLUTION, ANSWER, SOURCE, PROBLEM_ID)
 
-# Trace columns added by generation.
-TRACE_COLUMNS = (
-    "sample_index",
-    "teacher",
-    "prompt_style",
-    "prompt",
-    "completion",
-    "reasoning",
-    "final",
-    "predicted_answer",
-    "finish_reason",
-    "completion_tokens",
-    "parse_issue",
-    "forced",
-    "trace_id",
-)
+# Trace columns added by generation, with their Arrow types (the shards' schema); the names derive from it.
+TRACE_FEATURES = {
+    "sample_index": Value("int32"),
+    "teacher": Value("string"),
+    "prompt_style": Value("string"),
+    "prompt": [{"role": Value("string"), "content": Value("string")}],
+    "completion": Value("string"),
+    "reasoning": Value("string"),
+    "final": Value("string"),
+    "predicted_answer": Value("string"),
+    "finish_reason": Value("string"),
+    "completion_tokens": Value("int32"),
+    "parse_issue": Value("string"),
+    "forced": Value("bool"),
+    "trace_id": Value("string"),
+}
+TRACE_COLUMNS = tuple(TRACE_FEATURES)
 
 # Columns every stage that rejects rows adds to its side output.
 REJECT_STAGE = "rejected_stage"

@@ -13,7 +13,7 @@ from huggingface_hub import DatasetCard
 
 from openr1_data.publish import card as cards
 from openr1_data.publish import publish_local
-from openr1_data.publish.secrets import redact
+from openr1_data.secrets import redact
 from tests.hub_server import HubServer
 from tests.test_publish_local import build_run
 

@@ -257,7 +257,7 @@ def test_cli_decontaminate(tmp_path, benchmarks, capsys):
     code = cli.main(
         [
             "decontaminate",
-            "--dataset",
+            "--input",
             str(path),
             "--output_dir",
             str(out),
@@ -269,8 +269,8 @@ def test_cli_decontaminate(tmp_path, benchmarks, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "contaminated:math_500: 1" in printed and "math_500" in printed
-    assert len(read_dataset(out / "kept")) == 20
-    rejected = read_dataset(out / "rejected")
+    assert len(read_dataset(out)) == 20  # a stage folder reads as its kept rows only
+    rejected = read_dataset(out / "rejected" / "decontaminate")
     assert rejected["contamination_item_id"] == [item["item_id"]]
     report = json.loads((out / "decontamination_report.json").read_text())
     assert report["rows_flagged"] == 1 and [b["name"] for b in report["benchmarks"]] == [

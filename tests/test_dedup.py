@@ -269,11 +269,11 @@ def test_cli_dedup(tmp_path, problems, capsys):
     path = tmp_path / "problems.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "out"
-    assert cli.main(["dedup", "--dataset", str(path), "--output_dir", str(out)]) == 0
+    assert cli.main(["dedup", "--input", str(path), "--output_dir", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "dedup_exact" in printed and "dedup_near" in printed and "exact_duplicate: 1" in printed
-    kept = read_dataset(out / "kept")
-    rejected = read_dataset(out / "rejected")
+    kept = read_dataset(out)  # a stage folder reads as its kept rows only
+    rejected = read_dataset(out / "rejected")  # both stages' rejected rows
     assert len(kept) + len(rejected) == len(rows)
     assert sorted(rejected["rejected_reason"]) == ["exact_duplicate", "near_duplicate"]
     kept_ids = set(kept["problem_id"])

@@ -199,7 +199,7 @@ def test_continuation_prompts_fail_before_any_work_naming_the_styles(problems, t
                 generate_traces(problems, gen_config(tmp_path, "distilabel", ["r1_think"]), teacher=teacher)
         finally:
             teacher.close()
-        assert not list(tmp_path.glob("shards/*.parquet"))
+        assert not list(tmp_path.glob("data/*.parquet"))
 
 
 def test_prompt_shapes():

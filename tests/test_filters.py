@@ -174,23 +174,23 @@ def test_filter_cli_verifies_filters_selects_and_writes_side_output(tmp_path, ca
         json.dumps({"stages": [{"stage": "generate", "rows_in": 4, "rows_out": 4, "rejected": {}}]})
     )
     out = tmp_path / "curated"
-    assert cli_main(["filter", "--traces", str(tmp_path / "traces"), "--output", str(out)]) == 0
+    assert cli_main(["filter", "--input", str(tmp_path / "traces"), "--output_dir", str(out)]) == 0
     assert read_dataset(out)["trace_id"] == ["a"]
-    rejected_filter = read_dataset(tmp_path / "curated-rejected" / "filter")
+    rejected_filter = read_dataset(out / "rejected" / "filter")
     assert dict(zip(rejected_filter["trace_id"], rejected_filter[REJECT_REASON], strict=True)) == {
         "c": "no_think",
         "d": "finish_length",
     }
-    rejected_select = read_dataset(tmp_path / "curated-rejected" / "select")
+    rejected_select = read_dataset(out / "rejected" / "select")
     assert rejected_select["trace_id"] == ["b"] and rejected_select[REJECT_REASON] == ["incorrect"]
     funnel = json.loads((out / "funnel.json").read_text())["stages"]
-    assert [s["stage"] for s in funnel] == ["generate", "filter", "select"]
-    assert funnel[1] == {
+    assert [s["stage"] for s in funnel] == ["generate", "verify", "filter", "select"]
+    assert funnel[2] == {
         "stage": "filter",
         "rows_in": 4,
         "rows_out": 2,
         "rejected": {"no_think": 1, "finish_length": 1},
     }
-    assert funnel[2] == {"stage": "select", "rows_in": 2, "rows_out": 1, "rejected": {"incorrect": 1}}
+    assert funnel[3] == {"stage": "select", "rows_in": 2, "rows_out": 1, "rejected": {"incorrect": 1}}
     printed = capsys.readouterr().out
     assert "verifying them first" in printed and "finish_length" in printed

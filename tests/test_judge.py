@@ -202,9 +202,9 @@ def test_cli_writes_judged_traces_and_summary(verified, server, tmp_path):
     code = cli_main(
         [
             "judge",
-            "--traces",
+            "--input",
             str(tmp_path / "verified"),
-            "--output",
+            "--output_dir",
             str(out),
             "--judge_model",
             "judge-model",
@@ -220,7 +220,7 @@ def test_cli_writes_judged_traces_and_summary(verified, server, tmp_path):
     judged = read_dataset(str(out))
     assert {"correct", "correct_math_verify", "correct_judge", "judge_reply"} <= set(judged.column_names)
     assert by_problem(judged, "correct")[("p-yes", 0)] is True
-    assert '"undecided": 1' in (out / "judge_summary.json").read_text()
+    assert '"undecided": 1' in (out / "judge_report.json").read_text()
     assert len(server.requests) == 4
 
 

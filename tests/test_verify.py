@@ -206,9 +206,9 @@ def test_verify_cli_reads_a_folder_and_writes_verified_shards(tmp_path, capsys):
     rc = cli_main(
         [
             "verify",
-            "--traces",
+            "--input",
             str(tmp_path / "traces"),
-            "--output",
+            "--output_dir",
             str(tmp_path / "out"),
             "--verify_num_proc",
             "0",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from openr1_data.training.evaluation import main
+from openr1_data.cli.evaluate import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,9 @@
 """The `openr1-data` command: one subcommand per stage, each a thin wrapper over a library function.
 
-Every subcommand takes `--config recipe.yaml` plus flags, like the scripts in pipelines/ and train/.
+Every subcommand takes `--config recipe.yaml` plus flags, like the scripts in pipelines/ and train/, and every
+stage command reads `--input` and writes `--output_dir` in the one stage-folder layout (`cli/common.py`). This
+package is the only code that reads the command line. User errors (bad flags, bad data) print one message and
+exit with code 2; `--debug` shows the traceback.
 """
 
 from __future__ import annotations
@@ -8,11 +11,17 @@ from __future__ import annotations
 import importlib
 import sys
 
+from openr1_data.schema import ContractError
+from openr1_data.secrets import redact
+
+# What a user can fix: bad flags or recipe values (ValueError, which ContractError is), missing files or columns.
+USER_ERRORS = (ContractError, ValueError, FileNotFoundError, KeyError)
+
 # subcommand -> (module, function taking argv, one-line help). Modules are imported only when their command runs,
 # so `openr1-data --help` stays fast and heavy backends are never imported by accident.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "generate": (
-        "openr1_data.generate.stage",
+        "openr1_data.cli.generate",
         "main",
         "generate traces from problems with a teacher (resumable)",
     ),
@@ -30,12 +39,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "format/quality filters, then selection (pass rate, k shortest)",
     ),
     "evaluate": (
-        "openr1_data.training.evaluation",
+        "openr1_data.cli.evaluate",
         "main",
         "evaluate a model on benchmarks: pass@1, maj@k, length (report)",
     ),
     "judge": (
-        "openr1_data.curate.llm_judge",
+        "openr1_data.cli.judge",
         "main",
         "ask an LLM judge about traces math-verify could not settle (yes/no)",
     ),
@@ -60,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"openr1-data: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    debug = "--debug" in rest
+    rest = [a for a in rest if a != "--debug"]
     module, func, _ = COMMANDS[name]
-    result = getattr(importlib.import_module(module), func)(rest)
+    try:
+        result = getattr(importlib.import_module(module), func)(rest)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        print(
+            f"openr1-data {name}: error: {redact(str(err))}\n(add --debug to see the traceback)",
+            file=sys.stderr,
+        )
+        return 2
     return int(result or 0)

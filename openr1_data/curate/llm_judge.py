@@ -20,13 +20,10 @@ The stage rejects nothing: selection does, on `correct`. Rerunning it on judged 
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 from datasets import Dataset, Value
@@ -254,20 +251,16 @@ def _response_text(predicted: str | None, final: str | None, completion: str | N
 
 
 def build_judge(config: JudgeConfig) -> Teacher:
-    """The judge teacher a config asks for, with only the options its backend understands."""
+    """The judge teacher a config asks for (`make_teacher` routes each backend the options it takes)."""
     if not config.judge_model:
         raise ValueError("the LLM judge needs a model: pass --judge_model (as served, or a local folder)")
-    if config.judge_backend == "openai":
-        options = {
-            "base_url": config.judge_base_url,
-            "api_key_env": config.judge_api_key_env,
-            "max_concurrency": config.judge_max_concurrency,
-        }
-    elif config.judge_backend in ("transformers", "distilabel"):
-        options = {"device": config.judge_device}
-    else:
-        options = {}
-    return make_teacher(config.judge_backend, config.judge_model, **options)
+    offered = {
+        "base_url": config.judge_base_url,
+        "api_key_env": config.judge_api_key_env,
+        "max_concurrency": config.judge_max_concurrency,
+        "device": config.judge_device,
+    }
+    return make_teacher(config.judge_backend, config.judge_model, offered=offered)
 
 
 def judge_traces(
@@ -406,25 +399,3 @@ def apply_judge_policy(dataset: Dataset, policy: str) -> Dataset:
     ]
     out = dataset.remove_columns([CORRECT]) if CORRECT in dataset.column_names else dataset
     return out.add_column(CORRECT, pa.array(final, type=pa.bool_()), feature=Value("bool"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`openr1-data judge`: ask an LLM judge about undecided traces; write all traces with the judge columns."""
-    from openr1_data.cli.curate import FUNNEL_FILE, CurateIOConfig
-    from openr1_data.config import parse_config
-    from openr1_data.io import read_dataset, write_dataset
-
-    io, config = parse_config([CurateIOConfig, JudgeConfig], argv)
-    dataset = read_dataset(io.traces, config=io.traces_config, split=io.traces_split)
-    judged, stats = judge_traces(dataset, config)
-    write_dataset(judged, io.output)
-    funnel = Path(io.traces) / FUNNEL_FILE
-    if funnel.is_file():  # carry the funnel along to the next stage (the judge rejects nothing)
-        shutil.copyfile(funnel, Path(io.output) / FUNNEL_FILE)
-    (Path(io.output) / "judge_summary.json").write_text(json.dumps(stats.as_dict(), indent=2))
-    print(f"judged traces -> {io.output}\n{stats.table()}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

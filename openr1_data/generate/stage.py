@@ -19,17 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from datasets import Dataset, Features, Value, load_dataset
+from datasets import Dataset, Features, load_dataset
 from tqdm.auto import tqdm
 
 from openr1_data import __version__
-from openr1_data.funnel import StageResult, StageStats, split_by_reason
+from openr1_data.funnel import Funnel, StageResult, StageStats, split_by_reason
 from openr1_data.generate.budget_forcing import close_explanations, force_answers
+from openr1_data.io import DATA_DIR, FUNNEL_FILE, REJECTED_DIR, write_dataset
 from openr1_data.prompts import PromptStyle, get_style
-from openr1_data.schema import PROBLEM_ID, make_trace_id
+from openr1_data.schema import PROBLEM_ID, TRACE_FEATURES, make_trace_id
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
 
-SHARD_DIR = "shards"
 MANIFEST = "manifest.json"
 # Fields whose change makes old traces incomparable with new ones: refuse to mix them in one folder.
 FINGERPRINT_FIELDS = (
@@ -43,22 +43,6 @@ FINGERPRINT_FIELDS = (
     "forced_answer_tokens",
     "force_unclosed_on_stop",
 )
-
-TRACE_FEATURES = {
-    "sample_index": Value("int32"),
-    "teacher": Value("string"),
-    "prompt_style": Value("string"),
-    "prompt": [{"role": Value("string"), "content": Value("string")}],
-    "completion": Value("string"),
-    "reasoning": Value("string"),
-    "final": Value("string"),
-    "predicted_answer": Value("string"),
-    "finish_reason": Value("string"),
-    "completion_tokens": Value("int32"),
-    "parse_issue": Value("string"),
-    "forced": Value("bool"),
-    "trace_id": Value("string"),
-}
 
 
 @dataclass
@@ -139,27 +123,17 @@ class GenerationConfig:
 
 
 def build_teacher(cfg: GenerationConfig) -> Teacher:
-    """The teacher a generation config asks for, with only the options its backend understands."""
-    if cfg.teacher_backend == "transformers":
-        options = {"device": cfg.device, "batch_size": cfg.teacher_batch_size}
-    elif cfg.teacher_backend == "openai":
-        options = {
-            "base_url": cfg.base_url,
-            "api_key_env": cfg.api_key_env,
-            "max_concurrency": cfg.max_concurrency,
-            "tokenizer": cfg.teacher_tokenizer,  # pre-filled prompts (rlt, r1_think) over /v1/completions
-        }
-    elif cfg.teacher_backend == "distilabel":
-        options = {
-            "llm": cfg.distilabel_llm,
-            "device": cfg.device,
-            "base_url": cfg.base_url,
-            "api_key_env": cfg.api_key_env,
-            "max_concurrency": cfg.max_concurrency,
-        }
-    else:
-        options = {}
-    return make_teacher(cfg.teacher_backend, cfg.teacher_model, **options)
+    """The teacher a generation config asks for (`make_teacher` routes each backend the options it takes)."""
+    offered = {
+        "device": cfg.device,
+        "batch_size": cfg.teacher_batch_size,
+        "base_url": cfg.base_url,
+        "api_key_env": cfg.api_key_env,
+        "max_concurrency": cfg.max_concurrency,
+        "tokenizer": cfg.teacher_tokenizer,  # pre-filled prompts (rlt, r1_think) over /v1/completions
+        "llm": cfg.distilabel_llm,
+    }
+    return make_teacher(cfg.teacher_backend, cfg.teacher_model, offered=offered)
 
 
 @dataclass
@@ -199,7 +173,8 @@ class GenerationSummary:
 
 
 def shard_folder(output_dir: str | Path) -> Path:
-    return Path(output_dir) / SHARD_DIR
+    """Where generation writes its trace shards: the stage folder's `data/`."""
+    return Path(output_dir) / DATA_DIR
 
 
 def written_trace_ids(output_dir: str | Path) -> set[str]:
@@ -290,16 +265,23 @@ def write_shard(rows: list[dict], features: Features, folder: Path, name: str) -
 
 
 def generate_traces(
-    problems: Dataset, cfg: GenerationConfig, teacher: Teacher | None = None, progress: bool = True
+    problems: Dataset,
+    cfg: GenerationConfig,
+    teacher: Teacher | None = None,
+    progress: bool = True,
+    funnel: Funnel | None = None,
 ) -> tuple[StageResult, GenerationSummary]:
     """Generate (or resume generating) every trace of `problems` × styles × samples into `cfg.output_dir`.
 
     Returns the stage result (kept = all traces of this plan, read back from the shards; rejected = problems a
-    style could not render, e.g. RLT without a solution) and a summary of this call.
+    style could not render, e.g. RLT without a solution) and a summary of this call. The output is a stage folder:
+    shards in `data/` as they are written, then `rejected/generate/`, `generate_report.json` and `funnel.json`
+    (`funnel`'s stages, e.g. problem loading, plus this one) once every trace is there.
     """
     styles = [get_style(s) for s in cfg.prompt_styles]
     output_dir = Path(cfg.output_dir)
     check_manifest(cfg, output_dir)
+    (output_dir / FUNNEL_FILE).unlink(missing_ok=True)  # incomplete until every trace is written
     own_teacher = teacher is None
     teacher = teacher or build_teacher(cfg)
     try:
@@ -312,7 +294,19 @@ def generate_traces(
     traces = load_traces(output_dir, wanted)
     if len(traces) != len(wanted):
         raise RuntimeError(f"expected {len(wanted)} traces in {output_dir}, found {len(traces)}")
-    return _stage_result(problems, styles, reasons, traces, cfg.num_generations), summary
+    result = _stage_result(problems, styles, reasons, traces, cfg.num_generations)
+    _finish_folder(output_dir, result, summary, Funnel(list(funnel.stages) if funnel else []))
+    return result, summary
+
+
+def _finish_folder(output_dir: Path, result: StageResult, summary: GenerationSummary, funnel: Funnel) -> None:
+    """The rest of the stage folder once all traces are written; funnel.json last, as the completion mark."""
+    write_dataset(result.rejected, output_dir / REJECTED_DIR / "generate")
+    report = {**asdict(summary), "finish_reasons": dict(summary.finish_reasons)}
+    report["parse_issues"] = dict(summary.parse_issues)
+    (output_dir / "generate_report.json").write_text(json.dumps(report, indent=2))
+    funnel.add(result.stats)
+    funnel.save(output_dir / FUNNEL_FILE)
 
 
 def _stage_result(problems: Dataset, styles, reasons: list, traces: Dataset, n: int) -> StageResult:
@@ -423,18 +417,3 @@ def load_traces(output_dir: str | Path, trace_ids: set[str] | None = None) -> Da
         if len(keep) != len(traces):
             traces = traces.select(keep)
     return traces
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`openr1-data generate`: problems → traces in `--output_dir` (rerun the same command to resume)."""
-    from openr1_data.config import parse_config
-    from openr1_data.funnel import Funnel
-    from openr1_data.sources.problems import ProblemSourceConfig, load_problems
-
-    source, cfg = parse_config([ProblemSourceConfig, GenerationConfig], argv)
-    loaded = load_problems(source)
-    generated, summary = generate_traces(loaded.kept, cfg)
-    funnel = Funnel([loaded.stats, generated.stats])
-    print(f"\nGeneration summary\n{summary.table()}\n\nFunnel\n{funnel.table()}")
-    print(f"\nTraces: {shard_folder(cfg.output_dir)}  (datasets.load_dataset('parquet', data_dir=...))")
-    return 0

@@ -22,7 +22,7 @@ from jinja2 import Environment, StrictUndefined
 
 import openr1_data
 from openr1_data.funnel import Funnel
-from openr1_data.publish.secrets import redact
+from openr1_data.secrets import redact
 
 TEMPLATE_NAME = "dataset_card.md.j2"
 SIZE_BOUNDS = [

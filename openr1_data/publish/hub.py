@@ -8,7 +8,7 @@ the client drops files whose content the Hub already has and skips the commit wh
 
 Details:
 - the token comes from `token=`, else `HF_TOKEN`, else the token saved by `hf auth login`; it is never logged,
-  and every text file publishing writes is redacted (`openr1_data.publish.secrets`);
+  and every text file publishing writes is redacted (`openr1_data.secrets`);
 - transient failures (HTTP 408/429/5xx, connection errors, a stale parent commit) are retried with exponential
   backoff; every attempt re-reads the branch head and re-plans the commit, so an attempt whose commit did land
   leaves nothing to do for the next one (no duplicate commit);

@@ -49,8 +49,8 @@ from openr1_data.publish.export import (
     to_rejected,
     to_sft,
 )
-from openr1_data.publish.secrets import redact
 from openr1_data.schema import ContractError
+from openr1_data.secrets import redact
 
 CONFIG_FILE, FUNNEL_FILE, DECONTAMINATION_FILE = "pipeline_config.yaml", "funnel.json", "decontamination.json"
 CONTEXT_FILE, README = ".card_context.json", "README.md"  # hidden files are not uploaded

@@ -35,7 +35,8 @@ class ProblemSourceConfig:
     problems: str = field(
         default="bundled",
         metadata={
-            "help": "'bundled', a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id"
+            "help": "'bundled', a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id",
+            "aliases": ["--input"],  # the input flag every stage command takes
         },
     )
     problems_config: str | None = field(default=None, metadata={"help": "Hub dataset config name"})

@@ -237,13 +237,3 @@ def write_reports(cfg: EvalConfig, scores: Sequence[BenchmarkScore], model_name:
         f"{markdown_table(scores)}\n"
     )
     return json_path, md_path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`openr1-data evaluate` / `python train/evaluate.py`: evaluate a model and print the table."""
-    from openr1_data.config import parse_config
-
-    (cfg,) = parse_config([EvalConfig], argv)
-    scores = evaluate(cfg)
-    print(f"\n{markdown_table(scores)}\n\nReport: {Path(cfg.output_dir) / 'report.json'}")
-    return 0

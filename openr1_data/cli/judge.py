@@ -1,0 +1,22 @@
+"""`openr1-data judge`: ask an LLM judge about the traces math-verify could not settle (yes/no).
+
+    openr1-data judge --input outputs/verified --output_dir outputs/judged --judge_model MODEL \
+        --judge_base_url http://127.0.0.1:8000/v1
+"""
+
+from __future__ import annotations
+
+from openr1_data.cli.common import StageIO, write_results
+from openr1_data.config import parse_config
+from openr1_data.curate.llm_judge import JudgeConfig, judge_traces
+from openr1_data.funnel import split_by_reason
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `openr1-data judge`: every row is kept, with the judge columns added."""
+    io, config = parse_config([StageIO, JudgeConfig], argv)
+    judged, stats = judge_traces(io.read(), config)
+    result = split_by_reason(judged, [None] * len(judged), stage="judge")  # the judge rejects nothing
+    write_results(io, judged, [result], {"judge_report": stats.as_dict()})
+    print(f"judged traces -> {io.output_dir}\n{stats.table()}")
+    return 0
