@@ -14,7 +14,7 @@ the same shingles, permutations and bands x rows. Recall is measured against exa
 of sample pairs with Jaccard >= threshold that each method puts in one cluster.
 
 Decontamination: `openr1_data.dedup.decontaminate.decontaminate` against the approach of open-r1's
-`scripts/decontaminate.py` (re-implemented here: lowercase + whitespace normalisation, a dict of word 8-gram
+`scripts/decontaminate.py` (re-implemented here: lowercase + whitespace normalization, a dict of word 8-gram
 strings per benchmark, a set of the row's 8-grams checked per benchmark). Recall on the planted rows by variant.
 
 Every method runs in its own forked process, so its peak memory (peak RSS above the process's RSS at start) is
@@ -110,7 +110,7 @@ class Markov:
 
 
 def _format_variant(text: str, rng: random.Random) -> str:
-    """Formatting-only changes (the same problem after normalisation)."""
+    """Formatting-only changes (the same problem after normalization)."""
     options = [
         lambda t: t.upper(),
         lambda t: t.lower(),
@@ -331,7 +331,7 @@ def _openr1_ngrams(text: str, n: int) -> list[str]:
 
 def openr1_decontaminate(path: str, bench_problems: dict[str, list[str]], n: int):
     """open-r1's scripts/decontaminate.py approach: per benchmark, a dict of n-gram strings; per row and
-    benchmark, the set of the row's n-grams (lowercase + whitespace normalisation only)."""
+    benchmark, the set of the row's n-grams (lowercase + whitespace normalization only)."""
     ds = load_from_disk(path)
     lookups = {}
     for name, problems in bench_problems.items():
@@ -453,7 +453,7 @@ def main() -> None:
 
     ex_s, ex_mb, ex = measure(run_ours_exact, path)
     print(
-        f"Exact dedup (normalised text): {n / ex_s:,.0f} rows/s, {ex['duplicates']:,} duplicates, "
+        f"Exact dedup (normalized text): {n / ex_s:,.0f} rows/s, {ex['duplicates']:,} duplicates, "
         f"peak {ex_mb:,.0f} MiB\n"
     )
 

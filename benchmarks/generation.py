@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.prompts import get_style
 from openr1_data.sources.bundled import bundled_problems
-from openr1_data.sources.problems import normalise_problems
+from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 from openr1_data.teachers.transformers_backend import resolve_model
 
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model_path, _ = resolve_model(args.model)
-    problems = normalise_problems(Dataset.from_list(bundled_problems(args.prompts))).kept
+    problems = normalize_problems(Dataset.from_list(bundled_problems(args.prompts))).kept
     style = get_style("r1")
     prompts = [style.build(row) for row in problems]
     greedy = SamplingParams(temperature=0.0, max_new_tokens=args.max_new_tokens)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from datasets import Value
 
-# Problem columns: `problem` is required, the rest are filled in by `problems.normalise_problems`.
+# Problem columns: `problem` is required, the rest are filled in by `problems.normalize_problems`.
 PROBLEM = "problem"
 SOLUTION = "solution"
 ANSWER = "answer"
@@ -53,15 +53,15 @@ def _hash(*parts: object, length: int = 16) -> str:
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:length]
 
 
-def normalise_for_id(text: str) -> str:
-    """Normalise problem text for hashing: NFKC, lowercase, collapsed whitespace."""
+def normalize_for_id(text: str) -> str:
+    """Normalize problem text for hashing: NFKC, lowercase, collapsed whitespace."""
     text = unicodedata.normalize("NFKC", text).lower()
     return re.sub(r"\s+", " ", text).strip()
 
 
 def make_problem_id(problem: str) -> str:
-    """Stable id of a problem: a hash of its normalised text (same text, same id, across runs)."""
-    return _hash("problem", normalise_for_id(problem))
+    """Stable id of a problem: a hash of its normalized text (same text, same id, across runs)."""
+    return _hash("problem", normalize_for_id(problem))
 
 
 def make_trace_id(problem_id: str, prompt_style: str, teacher: str, sample_index: int) -> str:

@@ -7,7 +7,7 @@ from datasets import Dataset
 from openr1_data.generate.budget_forcing import FORCED_ANSWER_PREFIX, continuation_prompt, needs_forcing
 from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.sources.bundled import bundled_problems
-from openr1_data.sources.problems import normalise_problems
+from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import Completion, make_teacher
 
 
@@ -25,7 +25,7 @@ def test_continuation_extends_a_prefilled_assistant_turn():
 
 
 def _problems(n: int) -> Dataset:
-    return normalise_problems(Dataset.from_list(bundled_problems(n))).kept
+    return normalize_problems(Dataset.from_list(bundled_problems(n))).kept
 
 
 def test_short_budget_on_tiny_model_gives_closed_think_and_forced_flag(tmp_path, tiny_model_dir):

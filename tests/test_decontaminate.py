@@ -131,7 +131,7 @@ def test_larger_ngram_sizes(benchmarks, n):
 def test_reformatted_short_item_matches_whole(benchmarks):
     item = benchmarks["math_500"].filter(lambda r: r["item_id"] == "3")[0]
     assert item["problem"] == "How many positive whole-number divisors does 196 have?"
-    # 9 words once normalised: with n = 13 the item has no n-gram and is compared whole, so case, hyphen, `$`
+    # 9 words once normalized: with n = 13 the item has no n-gram and is compared whole, so case, hyphen, `$`
     # and punctuation changes must not matter.
     variants = [
         "how many positive whole number divisors does 196 have",

@@ -1,4 +1,4 @@
-"""Normalisation, exact dedup and MinHash near-dup dedup on real competition problems with planted duplicates."""
+"""Normalization, exact dedup and MinHash near-dup dedup on real competition problems with planted duplicates."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def exact_jaccard(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb) if sa | sb else 0.0
 
 
-# --- normalisation --------------------------------------------------------------------------------------------
+# --- normalization --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from datasets import Dataset
 from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.prompts import get_style
 from openr1_data.sources.bundled import bundled_problems
-from openr1_data.sources.problems import normalise_problems
+from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 from openr1_data.teachers import distilabel_backend as backend
 from openr1_data.teachers.distilabel_backend import (
@@ -56,7 +56,7 @@ def distilabel_env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def problems() -> Dataset:
-    return normalise_problems(Dataset.from_list(bundled_problems(2))).kept
+    return normalize_problems(Dataset.from_list(bundled_problems(2))).kept
 
 
 def gen_config(output_dir: Path, backend_name: str, styles=("r1", "steps")) -> GenerationConfig:

@@ -102,10 +102,10 @@ def test_offline_registry_benchmark(tmp_path):
 
 
 def test_majority_vote_rules():
-    # Correct samples vote together even when written differently; wrong ones by normalised text.
+    # Correct samples vote together even when written differently; wrong ones by normalized text.
     assert majority_correct(["0.5", "1/2", "2", "2"], [True, True, False, False])  # tie: correct seen first
     assert not majority_correct(["2", "2", "0.5", "1/2"], [False, False, True, True])  # tie: wrong seen first
-    assert not majority_correct(["$x = 2$", "x=2", "3"], [False, False, True])  # spacing and $ normalised
+    assert not majority_correct(["$x = 2$", "x=2", "3"], [False, False, True])  # spacing and $ normalized
     assert majority_correct([None, None, None, "3"], [False, False, False, True])  # no answer: no vote
     assert not majority_correct([None, None], [False, False])
 

@@ -15,7 +15,7 @@ from datasets import Dataset
 from openr1_data.generate.stage import GenerationConfig, generate_traces, load_traces, shard_folder
 from openr1_data.schema import TRACE_COLUMNS
 from openr1_data.sources.bundled import bundled_problems
-from openr1_data.sources.problems import normalise_problems
+from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def problems() -> Dataset:
     rows = bundled_problems(6)
     rows[1]["solution"] = None  # an RLT prompt needs a solution: this row is rejected for that style only
     rows[1]["answer"] = "25"
-    return normalise_problems(Dataset.from_list(rows)).kept
+    return normalize_problems(Dataset.from_list(rows)).kept
 
 
 def test_batched_generation_returns_n_completions_in_prompt_order(teacher):
@@ -179,8 +179,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(tmp_path, tiny_mod
 
 def test_rows_sharing_a_problem_id_are_rejected_not_generated_twice(tmp_path, tiny_model_dir, teacher):
     rows = bundled_problems(2)
-    twin = dict(rows[0], problem=rows[0]["problem"].upper())  # same normalised text, so the same problem_id
-    problems = normalise_problems(Dataset.from_list([rows[0], twin, rows[1]])).kept
+    twin = dict(rows[0], problem=rows[0]["problem"].upper())  # same normalized text, so the same problem_id
+    problems = normalize_problems(Dataset.from_list([rows[0], twin, rows[1]])).kept
     cfg = _config(tmp_path, tiny_model_dir, prompt_styles=["r1"], batch_size=8)
     result, _ = generate_traces(problems, cfg, teacher=teacher, progress=False)
     assert len(result.kept) == 2 * 2

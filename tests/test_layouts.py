@@ -139,7 +139,7 @@ def test_helpers():
     assert final_answer("so #### 1,234") == "1234"
 
 
-def test_load_pairs_reads_a_file_limits_before_mapping_and_normalises(tmp_path):
+def test_load_pairs_reads_a_file_limits_before_mapping_and_normalizes(tmp_path):
     rows = [
         {"conversations": [{"from": "human", "value": f"What is {i} + 3?"}, {"from": "gpt", "value": f"\\boxed{{{i + 3}}}"}]}
         for i in range(5)

@@ -18,8 +18,8 @@ from openr1_data.teachers.openai_backend import (
     TeacherRequestError,
     backoff_delay,
     chat_payload,
-    normalise_base_url,
-    normalise_finish_reason,
+    normalize_base_url,
+    normalize_finish_reason,
     parse_response,
     request_seed,
     validate_prompts,
@@ -289,7 +289,7 @@ def test_parse_response_rebuilds_reasoning_and_maps_finish_reasons():
     text = parse_response({"choices": [{"text": "abc", "finish_reason": "length"}]}, chat=False)
     assert text.finish_reason == "length" and text.text == "abc"
     assert [
-        normalise_finish_reason(r) for r in ("length", "max_tokens", "stop", None, "eos_token", "abort")
+        normalize_finish_reason(r) for r in ("length", "max_tokens", "stop", None, "eos_token", "abort")
     ] == [
         "length",
         "length",
@@ -311,8 +311,8 @@ def test_payloads_backoff_and_validation():
     delays = [backoff_delay(a, 1.0, 8.0) for a in range(6)]
     assert all(0.5 <= d <= 8.0 for d in delays) and delays[0] <= 1.0
     assert backoff_delay(0, 1.0, 8.0, retry_after=30) == 8.0
-    assert normalise_base_url("http://h:8000/") == "http://h:8000/v1"
-    assert normalise_base_url("https://api.example.com/v1/") == "https://api.example.com/v1"
+    assert normalize_base_url("http://h:8000/") == "http://h:8000/v1"
+    assert normalize_base_url("https://api.example.com/v1/") == "https://api.example.com/v1"
     with pytest.raises(ValueError, match=r"prompt 1, message 0"):
         validate_prompts([USER, [{"role": "user", "content": None}]])
     with pytest.raises(ValueError, match="needs tokenizer"):

@@ -10,7 +10,7 @@ from datasets import Dataset
 
 from openr1_data.schema import ContractError, make_problem_id
 from openr1_data.sources.bundled import bundled_problems
-from openr1_data.sources.problems import ProblemSourceConfig, load_problems, normalise_problems
+from openr1_data.sources.problems import ProblemSourceConfig, load_problems, normalize_problems
 
 
 def test_bundled_problems_are_deterministic_and_complete():
@@ -56,7 +56,7 @@ def test_problem_id_is_stable_under_whitespace_and_case():
 
 def test_missing_problem_column_lists_existing_columns():
     with pytest.raises(ContractError) as err:
-        normalise_problems(Dataset.from_dict({"question": ["a"], "answer": ["1"]}))
+        normalize_problems(Dataset.from_dict({"question": ["a"], "answer": ["1"]}))
     assert (
         "problem" in str(err.value) and "question" in str(err.value) and "--problem_column" in str(err.value)
     )
@@ -87,7 +87,7 @@ def test_write_dataset_replaces_an_earlier_write(tmp_path):
 
 
 def test_gsm8k_style_solution_gives_the_gold_answer():
-    kept = normalise_problems(
+    kept = normalize_problems(
         Dataset.from_dict({"problem": ["p"], "solution": ["12 * 6 = 72\n#### 72"]})
     ).kept
     assert kept["answer"] == ["72"]

@@ -1,3 +1,3 @@
-"""Deduplication and decontamination: one text normalisation (`normalize`), exact and MinHash near-duplicate
+"""Deduplication and decontamination: one text normalization (`normalize`), exact and MinHash near-duplicate
 removal (`duplicates`), n-gram overlap with evaluation benchmarks (`decontaminate`).
 """

@@ -4,16 +4,16 @@ Texts on both sides go through `normalize.words` (NFKC, case, LaTeX spelling, `$
 spacing ignored), so formatting variants of a benchmark item still match. A row is contaminated by a benchmark
 item when they share at least one word n-gram (default n = 8 like open-r1; 13 as in s1 and 32 as in Light-R1 work
 too), or, with `--min_overlap f`, when the shared n-grams cover at least that share of the item's n-grams.
-Texts shorter than n words have no n-grams: they are compared whole (exact match of the normalised words), so
+Texts shorter than n words have no n-grams: they are compared whole (exact match of the normalized words), so
 short benchmark items such as "Compute $\\dbinom{8}{4}$." are not invisible.
 
 The n-gram index of each benchmark is built once and cached on disk (`$OPENR1_DATA_CACHE` or
-`~/.cache/openr1_data`, folder `ngram_index/`) under a hash of its content, the n-gram size and the normaliser
+`~/.cache/openr1_data`, folder `ngram_index/`) under a hash of its content, the n-gram size and the normalizer
 version. Matches are found with vectorised hashing and binary search, then confirmed word by word (no hash
 collision can flag a row).
 
 Rejected rows carry `contamination_benchmark`, `contamination_item_id`, `contamination_ngram` (the matched
-normalised words), `contamination_column`, `contamination_overlap` and `contamination_matches` (every
+normalized words), `contamination_column`, `contamination_overlap` and `contamination_matches` (every
 benchmark/item the row matched). The `DecontaminationReport` (counts per benchmark) goes into the dataset card.
 """
 
@@ -73,7 +73,7 @@ class DecontaminationConfig:
     short_exact_match: bool = field(
         default=True,
         metadata={
-            "help": "compare texts shorter than ngram_size words whole (exact match of normalised words)"
+            "help": "compare texts shorter than ngram_size words whole (exact match of normalized words)"
         },
     )
     decontam_cache_dir: str | None = field(
@@ -147,7 +147,7 @@ class BenchmarkIndex:
         return len(self.item_ids)
 
     def item_words(self, item: int) -> list[str]:
-        """Normalised words of one item (computed on demand, for confirming matches)."""
+        """Normalized words of one item (computed on demand, for confirming matches)."""
         cached = self._words.get(item)
         if cached is None:
             cached = self._words[item] = words(self.problems[item])
@@ -155,7 +155,7 @@ class BenchmarkIndex:
 
 
 def content_key(benchmark: Dataset, ngram_size: int) -> str:
-    """Hash of everything the index depends on: normaliser and index versions, n, and every item's text."""
+    """Hash of everything the index depends on: normalizer and index versions, n, and every item's text."""
     digest = hashlib.sha256(f"v{NORMALIZER_VERSION}.{INDEX_VERSION}|n={ngram_size}".encode())
     for name, item_id, problem in zip(
         benchmark["benchmark"], benchmark["item_id"], benchmark["problem"], strict=True

@@ -238,13 +238,13 @@ def _finish(
 
 
 def exact_key(texts: list[str]) -> bytes:
-    """A 128-bit digest of the normalised texts of one row."""
+    """A 128-bit digest of the normalized texts of one row."""
     joined = "\x1e".join(normalize_text(t) for t in texts)
     return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
 
 
 def dedup_exact(dataset: Dataset, config: DedupConfig | None = None) -> DedupResult:
-    """Reject rows whose normalised text equals an earlier row's; the first occurrence is kept."""
+    """Reject rows whose normalized text equals an earlier row's; the first occurrence is kept."""
     config = config or DedupConfig()
     started = time.perf_counter()
     columns, id_column = resolve_columns(dataset, config)

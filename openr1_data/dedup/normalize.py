@@ -1,4 +1,4 @@
-"""Text normalisation shared by deduplication and decontamination.
+"""Text normalization shared by deduplication and decontamination.
 
 Two views of a text:
 
@@ -6,7 +6,7 @@ Two views of a text:
   (`\\left(` -> `(`, `\\dfrac` -> `\\frac`, `\\text{..}` unwrapped, spacing commands and `$`/`\\(`/`\\[` math
   delimiters removed), thousands separators dropped, lowercase, whitespace around symbols removed and the rest
   collapsed. `3 + 4` and `$3+4$` agree; `3+4` and `3-4` do not.
-- `words(text)`: the word tokens of the normalised text (runs of letters and digits; LaTeX command names become
+- `words(text)`: the word tokens of the normalized text (runs of letters and digits; LaTeX command names become
   words, `\\frac` -> `frac`; each CJK character is a word of its own). Punctuation and operators are dropped, as in
   the GPT-3 contamination analysis, so spacing inside formulas never changes the words. Word n-grams for
   decontamination and word shingles for MinHash are built on these.

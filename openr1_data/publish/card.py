@@ -140,7 +140,7 @@ PROVENANCE_KEYS = (
 
 
 def provenance_context(provenance: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Normalise a provenance dict for the template: known keys, then any extra keys as a table."""
+    """Normalize a provenance dict for the template: known keys, then any extra keys as a table."""
     p = dict(provenance or {})
     sources = []
     for src in p.get("sources") or []:

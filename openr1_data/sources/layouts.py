@@ -26,7 +26,7 @@ from datasets import Dataset
 from openr1_data.funnel import StageResult
 from openr1_data.prompts.styles import RLT_SOLUTION_CLOSE, RLT_SOLUTION_OPEN
 from openr1_data.schema import ANSWER, PROBLEM, SOLUTION, ContractError
-from openr1_data.sources.problems import ProblemSourceConfig, normalise_problems, read_source
+from openr1_data.sources.problems import ProblemSourceConfig, normalize_problems, read_source
 from openr1_data.text import gold_from_solution
 
 USER_ROLES = ("user", "human")
@@ -178,7 +178,7 @@ class PairSourceConfig(ProblemSourceConfig):
 
 
 def load_pairs(cfg: PairSourceConfig) -> StageResult:
-    """Read pairs, map their layout to the contract and normalise them (the `load_problems` stage)."""
+    """Read pairs, map their layout to the contract and normalize them (the `load_problems` stage)."""
     raw = read_source(
         cfg.problems, config=cfg.problems_config, split=cfg.problems_split, bundled_size=cfg.bundled_size
     )
@@ -190,7 +190,7 @@ def load_pairs(cfg: PairSourceConfig) -> StageResult:
             f"--answer_column {cfg.answer_column!r} is not a column after the layout mapping; the pairs have "
             f"{mapped.column_names}. Leave it out to take the answer from the solution."
         )
-    return normalise_problems(
+    return normalize_problems(
         mapped,
         problem_column=PROBLEM,
         solution_column=SOLUTION,

@@ -3,7 +3,7 @@
 Sources: the bundled set (`bundled`), a local JSONL / JSON / Parquet / CSV file, a local dataset folder
 (`save_to_disk` output or a folder of data files), or a Hub dataset id (the real `datasets.load_dataset` path).
 User column names are mapped to the contract; `answer` is derived from the solution's last `\\boxed{}` when missing;
-`problem_id` is a stable hash of the normalised problem. Rows with an empty or non-string problem are rejected
+`problem_id` is a stable hash of the normalized problem. Rows with an empty or non-string problem are rejected
 with a reason (never a crash), and the load counts as the first stage of the funnel.
 """
 
@@ -64,7 +64,7 @@ def read_source(
     return read_dataset(source, config=config, split=split)
 
 
-def normalise_problems(
+def normalize_problems(
     raw: Dataset,
     *,
     problem_column: str = PROBLEM,
@@ -123,11 +123,11 @@ def normalise_problems(
 
 
 def load_problems(cfg: ProblemSourceConfig) -> StageResult:
-    """Read and normalise the problems a config points at (the first stage of every pipeline)."""
+    """Read and normalize the problems a config points at (the first stage of every pipeline)."""
     raw = read_source(
         cfg.problems, config=cfg.problems_config, split=cfg.problems_split, bundled_size=cfg.bundled_size
     )
-    return normalise_problems(
+    return normalize_problems(
         raw,
         problem_column=cfg.problem_column,
         solution_column=cfg.solution_column,

@@ -70,7 +70,7 @@ def request_seed(base_seed: int, prompt_index: int, sample_index: int, n: int) -
     return (base_seed + prompt_index * n + sample_index) % _SEED_MODULO
 
 
-def normalise_finish_reason(reason: Any) -> str:
+def normalize_finish_reason(reason: Any) -> str:
     """Map a server's finish reason to "length" (cut by the token budget) or "stop" (ended on its own)."""
     if isinstance(reason, str) and reason.lower() in _LENGTH_REASONS:
         return "length"
@@ -172,7 +172,7 @@ def parse_response(data: Any, *, chat: bool, tokenizer: Any = None) -> Completio
         tokens = approximate_token_count(text, tokenizer)
     return Completion(
         text=text,
-        finish_reason=normalise_finish_reason(choice.get("finish_reason")),
+        finish_reason=normalize_finish_reason(choice.get("finish_reason")),
         completion_tokens=tokens,
     )
 
@@ -196,7 +196,7 @@ def is_retryable_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
 
-def normalise_base_url(base_url: str) -> str:
+def normalize_base_url(base_url: str) -> str:
     """Strip the trailing slash; add `/v1` when the URL has no path (`http://host:8000` -> `.../v1`)."""
     url = base_url.rstrip("/")
     if not urlsplit(url).path:
@@ -275,7 +275,7 @@ class OpenAITeacher(Teacher):
             )
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ValueError("need max_concurrency >= 1, max_retries >= 0 and timeout > 0")
-        self.base_url = normalise_base_url(base_url)
+        self.base_url = normalize_base_url(base_url)
         self.api_key_env = api_key_env
         self.max_concurrency = int(max_concurrency)
         self.timeout = float(timeout)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher, continues_assistant
-from openr1_data.teachers.openai_backend import normalise_finish_reason, request_seed, validate_prompts
+from openr1_data.teachers.openai_backend import normalize_finish_reason, request_seed, validate_prompts
 
 VLLM_INSTALL_HINT = 'pip install "openr1-data[vllm]"'
 
@@ -63,7 +63,7 @@ def group_by_continuation(prompts: Sequence[Prompt]) -> dict[bool, list[int]]:
 def completion_from_output(text: str, finish_reason: str | None, token_ids: Sequence[int]) -> Completion:
     """One vLLM `CompletionOutput`'s fields as a `Completion` ("length" stays "length", the rest is "stop")."""
     return Completion(
-        text=text, finish_reason=normalise_finish_reason(finish_reason), completion_tokens=len(token_ids)
+        text=text, finish_reason=normalize_finish_reason(finish_reason), completion_tokens=len(token_ids)
     )
 
 

@@ -110,21 +110,21 @@ class BenchmarkScore:
 _SPACES = re.compile(r"\s+|\\!|\\,|\\;|\\ ")
 
 
-def normalise_answer(answer: str) -> str:
-    """Light string normalisation for voting: spacing, `$`, `\\left`/`\\right`, `\\dfrac`, a trailing period."""
+def normalize_answer(answer: str) -> str:
+    """Light string normalization for voting: spacing, `$`, `\\left`/`\\right`, `\\dfrac`, a trailing period."""
     text = answer.replace("\\left", "").replace("\\right", "").replace("\\dfrac", "\\frac").replace("$", "")
     return _SPACES.sub("", text).rstrip(".")
 
 
 def majority_correct(answers: Sequence[str | None], correct: Sequence[bool | None]) -> bool:
     """Is the most frequent answer correct? Correct samples vote together (they all equal the gold); wrong ones
-    vote by normalised answer; samples without an answer do not vote; ties go to the answer seen first."""
+    vote by normalized answer; samples without an answer do not vote; ties go to the answer seen first."""
     votes: Counter[str] = Counter()
     first: dict[str, int] = {}
     for i, (answer, ok) in enumerate(zip(answers, correct, strict=True)):
         if answer is None and not ok:
             continue
-        key = "\x00gold" if ok else normalise_answer(answer or "")
+        key = "\x00gold" if ok else normalize_answer(answer or "")
         votes[key] += 1
         first.setdefault(key, i)
     if not votes:

@@ -31,7 +31,7 @@ from openr1_data.funnel import PipelineRecord, split_by_reason
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.schema import ANSWER, PROBLEM, PROBLEM_ID, TRACE_COLUMNS, ContractError, require_columns
-from openr1_data.sources.problems import normalise_problems
+from openr1_data.sources.problems import normalize_problems
 
 logger = logging.getLogger(__name__)
 
@@ -484,7 +484,7 @@ def build_grpo_prompts(
     trace_columns = [c for c in dataset.column_names if c in TEACHER_TRACE_COLUMNS]
     if trace_columns:
         dataset = dataset.remove_columns(trace_columns)
-    loaded = normalise_problems(
+    loaded = normalize_problems(
         dataset, problem_column=problem_column, solution_column=solution_column, answer_column=answer_column
     )
     rows = loaded.kept
