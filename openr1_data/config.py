@@ -6,7 +6,6 @@ from the dataclass defaults, the YAML recipe, and the command line.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,15 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def parse_config(dataclass_types: Sequence[type], args: Sequence[str] | None = None) -> tuple[Any, ...]:
+def parse_config(
+    dataclass_types: Sequence[type], args: Sequence[str], default_recipe: str | Path | None = None
+) -> tuple[Any, ...]:
     """Parse `--config recipe.yaml` plus overrides into instances of `dataclass_types`.
 
     Unknown recipe keys are an error that lists the valid ones, so a typo in a recipe never goes unnoticed.
+    `default_recipe` is read when the command line names none (a pipeline's embedded defaults live there).
     """
-    args = list(sys.argv[1:] if args is None else args)
+    args = list(args)  # the caller passes the command line: no library module reads sys.argv
     parser = HfArgumentParser(list(dataclass_types))
     parser.add_argument("--config", default=None, help="YAML recipe; command-line flags override its values")
     config_path = None
@@ -42,6 +44,7 @@ def parse_config(dataclass_types: Sequence[type], args: Sequence[str] | None = N
                 config_path = a.split("=", 1)[1]
                 del args[i]
                 break
+    config_path = config_path or (str(default_recipe) if default_recipe else None)
     if config_path:
         recipe = load_recipe(config_path)
         known = {a.dest for a in parser._actions}

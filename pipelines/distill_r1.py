@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from openr1_data.config import parse_config
 from openr1_data.curate.filters import FilterConfig
@@ -42,60 +42,14 @@ from openr1_data.publish import validate_repo_id
 from openr1_data.schema import ContractError
 from openr1_data.sources.problems import ProblemSourceConfig
 
-
-@dataclass
-class DistillProblems(ProblemSourceConfig):
-    """Problems to distill (OpenR1-Math used NuminaMath-1.5)."""
-
-    problems: str = field(
-        default="AI-MO/NuminaMath-1.5",
-        metadata={"help": "'bundled', a local file or folder, or a Hub dataset id"},
-    )
+# The defaults of this pipeline live in its recipe only (read when no --config is given).
+RECIPE = Path(__file__).resolve().parent / "recipes" / "distill_r1.yaml"
+CONFIGS = [ProblemSourceConfig, DedupConfig, DecontaminationConfig, GenerationConfig, TeacherServerConfig,
+           VerifyConfig, JudgeConfig, FilterConfig, SelectionConfig, OutputConfig]  # fmt: skip
 
 
-@dataclass
-class DistillDecontamination(DecontaminationConfig):
-    """Decontamination against the benchmarks open-r1 evaluates on."""
-
-    benchmarks: list[str] = field(
-        default_factory=lambda: ["aime_2024", "aime_2025", "math_500", "gpqa_diamond"],
-        metadata={"help": "benchmarks to decontaminate against (gpqa_diamond is gated on the Hub: log in)"},
-    )
-
-
-@dataclass
-class DistillGeneration(GenerationConfig):
-    """The teacher and its sampling, with open-r1's defaults."""
-
-    output_dir: str = field(
-        default="outputs/distill_r1/generate", metadata={"help": "trace shards (resumable)"}
-    )
-    teacher_backend: str = field(default="vllm", metadata={"help": "vllm, openai, transformers, distilabel"})
-    teacher_model: str = field(
-        default="deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", metadata={"help": "teacher model id or folder"}
-    )
-    num_generations: int = field(default=4, metadata={"help": "traces per problem"})
-    temperature: float = field(default=0.6, metadata={"help": "sampling temperature"})
-    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling top_p"})
-    max_new_tokens: int = field(default=16384, metadata={"help": "maximum completion tokens per trace"})
-
-
-@dataclass
-class DistillOutput(OutputConfig):
-    """Where the curated dataset goes."""
-
-    dataset_dir: str = field(
-        default="outputs/distill_r1/dataset", metadata={"help": "curated dataset folder"}
-    )
-    pretty_name: str | None = field(default="R1 distillation traces", metadata={"help": "card title"})
-
-
-CONFIGS = [DistillProblems, DedupConfig, DistillDecontamination, DistillGeneration, TeacherServerConfig,
-           VerifyConfig, JudgeConfig, FilterConfig, SelectionConfig, DistillOutput]  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    configs = parse_config(CONFIGS, argv)
+def main(argv: list[str]) -> int:
+    configs = parse_config(CONFIGS, argv, default_recipe=RECIPE)
     problems_cfg, dedup_cfg, decontam_cfg, gen_cfg, server_cfg, verify_cfg, judge_cfg, filter_cfg, select_cfg, out_cfg = configs  # fmt: skip
     if out_cfg.push_to_hub:
         validate_repo_id(out_cfg.push_to_hub)  # a bad repo id fails now, not after generation
@@ -117,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     teacher = all_traces[0]["teacher"] if len(all_traces) else None
     code = publish_run(
         run, kept, all_traces, out_cfg,
-        provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher),
+        provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher, command=["python", "pipelines/distill_r1.py", *argv]),
         decontamination=decontamination, configs=configs, summary=summary,
     )  # fmt: skip
     print(f"\nR1 distillation finished in {time.perf_counter() - started:.0f} s.")
@@ -125,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

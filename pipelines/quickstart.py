@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from openr1_data.config import parse_config
 from openr1_data.curate.filters import FilterConfig
@@ -32,49 +32,14 @@ from openr1_data.pipeline import (
 from openr1_data.publish import validate_repo_id
 from openr1_data.sources.problems import ProblemSourceConfig
 
-
-@dataclass
-class QuickstartProblems(ProblemSourceConfig):
-    """Problems for the quickstart: the bundled set, small enough for a CPU."""
-
-    limit: int | None = field(default=8, metadata={"help": "use only the first N problems"})
+# The defaults of this pipeline live in its recipe only (read when no --config is given).
+RECIPE = Path(__file__).resolve().parent / "recipes" / "quickstart.yaml"
+CONFIGS = [ProblemSourceConfig, DedupConfig, DecontaminationConfig, GenerationConfig, VerifyConfig, FilterConfig,
+           SelectionConfig, OutputConfig]  # fmt: skip
 
 
-@dataclass
-class QuickstartGeneration(GenerationConfig):
-    """Generation for the quickstart: the packaged SmolLM2 in both styles, with budget forcing because a 135M
-    model rarely closes its think block (or its RLT explanation) on its own."""
-
-    output_dir: str = field(
-        default="outputs/quickstart/generate", metadata={"help": "trace shards (resumable)"}
-    )
-    prompt_styles: list[str] = field(
-        default_factory=lambda: ["r1_think", "rlt"], metadata={"help": "prompt styles"}
-    )
-    num_generations: int = field(default=2, metadata={"help": "samples per problem and style"})
-    thinking_budget: int | None = field(default=160, metadata={"help": "tokens before the answer is forced"})
-    force_unclosed_on_stop: bool = field(
-        default=True, metadata={"help": "also force traces that stopped early"}
-    )
-    forced_answer_tokens: int = field(default=16, metadata={"help": "tokens to finish a forced answer"})
-
-
-@dataclass
-class QuickstartOutput(OutputConfig):
-    """Where the curated dataset goes."""
-
-    dataset_dir: str = field(
-        default="outputs/quickstart/dataset", metadata={"help": "curated dataset folder"}
-    )
-    pretty_name: str | None = field(default="openr1-data quickstart traces", metadata={"help": "card title"})
-
-
-def main(argv: list[str] | None = None) -> int:
-    configs = parse_config(
-        [QuickstartProblems, DedupConfig, DecontaminationConfig, QuickstartGeneration, VerifyConfig, FilterConfig,
-         SelectionConfig, QuickstartOutput],
-        argv,
-    )  # fmt: skip
+def main(argv: list[str]) -> int:
+    configs = parse_config(CONFIGS, argv, default_recipe=RECIPE)
     problems_cfg, dedup_cfg, decontam_cfg, gen_cfg, verify_cfg, filter_cfg, select_cfg, out_cfg = configs
     if out_cfg.push_to_hub:
         validate_repo_id(out_cfg.push_to_hub)  # a bad repo id fails now, not after generation
@@ -88,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     teacher = all_traces[0]["teacher"] if len(all_traces) else None
     code = publish_run(
         run, kept, all_traces, out_cfg,
-        provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher),
+        provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher, command=["python", "pipelines/quickstart.py", *argv]),
         decontamination=decontamination, configs=configs, summary=summary,
     )  # fmt: skip
     print(f"\nQuickstart finished in {time.perf_counter() - started:.0f} s.")
@@ -101,4 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from openr1_data.config import parse_config
 from openr1_data.curate.selection import SelectionConfig
@@ -40,61 +40,14 @@ from openr1_data.publish import validate_repo_id
 from openr1_data.schema import ContractError
 from openr1_data.sources.problems import ProblemSourceConfig
 
-
-@dataclass
-class RLProblems(ProblemSourceConfig):
-    """Problems with gold answers to measure."""
-
-    problems: str = field(
-        default="open-r1/OpenR1-Math-220k",
-        metadata={"help": "'bundled', a local file or folder, or a Hub dataset id (needs a gold answer)"},
-    )
+# The defaults of this pipeline live in its recipe only (read when no --config is given).
+RECIPE = Path(__file__).resolve().parent / "recipes" / "rl_prompts.yaml"
+CONFIGS = [ProblemSourceConfig, DedupConfig, DecontaminationConfig, GenerationConfig, TeacherServerConfig, VerifyConfig,
+           SelectionConfig, OutputConfig]  # fmt: skip
 
 
-@dataclass
-class RLPolicy(GenerationConfig):
-    """The policy that samples k answers per problem (the model GRPO will train)."""
-
-    output_dir: str = field(
-        default="outputs/rl_prompts/generate", metadata={"help": "sample shards (resumable)"}
-    )
-    teacher_backend: str = field(default="vllm", metadata={"help": "vllm, openai, transformers"})
-    teacher_model: str = field(
-        default="Qwen/Qwen2.5-1.5B-Instruct", metadata={"help": "the policy: model id or folder"}
-    )
-    prompt_styles: list[str] = field(
-        default_factory=lambda: ["r1_system"], metadata={"help": "the prompt style GRPO will use"}
-    )
-    num_generations: int = field(default=8, metadata={"help": "k: samples per problem"})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature (as in GRPO rollouts)"})
-    max_new_tokens: int = field(default=4096, metadata={"help": "maximum completion tokens"})
-
-
-@dataclass
-class PassRateRange(SelectionConfig):
-    """Which problems to keep: pass rate in [pass_rate_low, pass_rate_high] (of the selection options, only these
-    and group_column apply: every sample counts towards the pass rate)."""
-
-    pass_rate_low: float | None = field(default=0.2, metadata={"help": "lowest pass rate kept"})
-    pass_rate_high: float | None = field(default=0.8, metadata={"help": "highest pass rate kept"})
-
-
-@dataclass
-class RLOutput(OutputConfig):
-    """Where the prompt set goes."""
-
-    dataset_dir: str = field(default="outputs/rl_prompts/dataset", metadata={"help": "prompt set folder"})
-    pretty_name: str | None = field(
-        default="GRPO prompt set (pass-rate filtered)", metadata={"help": "card title"}
-    )
-
-
-CONFIGS = [RLProblems, DedupConfig, DecontaminationConfig, RLPolicy, TeacherServerConfig, VerifyConfig,
-           PassRateRange, RLOutput]  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    configs = parse_config(CONFIGS, argv)
+def main(argv: list[str]) -> int:
+    configs = parse_config(CONFIGS, argv, default_recipe=RECIPE)
     problems_cfg, dedup_cfg, decontam_cfg, gen_cfg, server_cfg, verify_cfg, select_cfg, out_cfg = configs
     if out_cfg.push_to_hub:
         validate_repo_id(out_cfg.push_to_hub)
@@ -115,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     policy = verified[0]["teacher"] if len(verified) else None
     provenance = generation_provenance(
-        gen_cfg, [problems_cfg.problems], policy,
+        gen_cfg, [problems_cfg.problems], policy, command=["python", "pipelines/rl_prompts.py", *argv],
         pass_rate_range=f"[{select_cfg.pass_rate_low}, {select_cfg.pass_rate_high}]",
     )  # fmt: skip
     code = publish_run(
@@ -131,4 +84,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

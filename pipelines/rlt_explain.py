@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from openr1_data.config import parse_config
 from openr1_data.curate.filters import FilterConfig, filter_traces
@@ -42,58 +42,14 @@ from openr1_data.publish import validate_repo_id
 from openr1_data.schema import ContractError
 from openr1_data.sources.layouts import PairSourceConfig, load_pairs
 
-
-@dataclass
-class RLTPairs(PairSourceConfig):
-    """Question + reference solution pairs (the RLT paper used Bespoke-Stratos-17k)."""
-
-    problems: str = field(
-        default="bespokelabs/Bespoke-Stratos-17k",
-        metadata={
-            "help": "'bundled', a local file or folder, or a Hub dataset id of question + solution pairs"
-        },
-    )
+# The defaults of this pipeline live in its recipe only (read when no --config is given).
+RECIPE = Path(__file__).resolve().parent / "recipes" / "rlt_explain.yaml"
+CONFIGS = [PairSourceConfig, DedupConfig, DecontaminationConfig, GenerationConfig, TeacherServerConfig, FilterConfig,
+           RLTRewardConfig, RLTSelectConfig, OutputConfig]  # fmt: skip
 
 
-@dataclass
-class RLTGeneration(GenerationConfig):
-    """The teacher writing K explanations per pair."""
-
-    output_dir: str = field(
-        default="outputs/rlt_explain/generate", metadata={"help": "trace shards (resumable)"}
-    )
-    prompt_styles: list[str] = field(default_factory=lambda: ["rlt"], metadata={"help": "prompt styles"})
-    num_generations: int = field(default=4, metadata={"help": "K: explanations per pair"})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
-    max_new_tokens: int = field(default=4096, metadata={"help": "maximum explanation tokens"})
-
-
-@dataclass
-class RLTScoring(RLTRewardConfig):
-    """The student that scores explanations, and the reward's weights."""
-
-    rlt_student_model: str | None = field(
-        default="smollm2",
-        metadata={"help": "the student that scores explanations (folder, Hub id or smollm2)"},
-    )
-
-
-@dataclass
-class RLTOutput(OutputConfig):
-    """Where the curated dataset goes."""
-
-    dataset_dir: str = field(
-        default="outputs/rlt_explain/dataset", metadata={"help": "curated dataset folder"}
-    )
-    pretty_name: str | None = field(default="RLT explanations (best-of-K)", metadata={"help": "card title"})
-
-
-CONFIGS = [RLTPairs, DedupConfig, DecontaminationConfig, RLTGeneration, TeacherServerConfig, FilterConfig,
-           RLTScoring, RLTSelectConfig, RLTOutput]  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    configs = parse_config(CONFIGS, argv)
+def main(argv: list[str]) -> int:
+    configs = parse_config(CONFIGS, argv, default_recipe=RECIPE)
     pairs_cfg, dedup_cfg, decontam_cfg, gen_cfg, server_cfg, filter_cfg, reward_cfg, select_cfg, out_cfg = configs  # fmt: skip
     if out_cfg.push_to_hub:
         validate_repo_id(out_cfg.push_to_hub)
@@ -117,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     teacher = traces[0]["teacher"] if len(traces) else None
     provenance = generation_provenance(
-        gen_cfg, [pairs_cfg.problems], teacher,
+        gen_cfg, [pairs_cfg.problems], teacher, command=["python", "pipelines/rlt_explain.py", *argv],
         selection=f"best of {gen_cfg.num_generations} by the RLT reward of student {reward_cfg.rlt_student_model}",
     )  # fmt: skip
     code = publish_run(
@@ -129,4 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
