@@ -1,4 +1,4 @@
-"""The data contract shared by every stage (see DESIGN.md, "The data contract").
+"""The data contract shared by every stage (see ARCHITECTURE.md, "The data contract").
 
 Stages exchange `datasets.Dataset` objects in one schema. Problem rows carry the problem columns; generation adds
 one row per trace (long format) with the trace columns; later stages add their own columns.
