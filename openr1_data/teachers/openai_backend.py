@@ -463,3 +463,17 @@ class OpenAITeacher(Teacher):
         if self._tokenizer_spec is not None:
             _ = self.tokenizer  # load it here, before the requests start, not inside the event loop
         return run_sync(self._generate_async(list(prompts), sampling, n))
+
+    # -- streaming (the generation scheduler keeps its own requests in flight) ----------------------------------
+
+    def open_client(self, max_connections: int | None = None) -> httpx.AsyncClient:
+        """An HTTP client for `complete_one`, with this teacher's timeout and auth header (close it when done)."""
+        size = max_connections or self.max_concurrency
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits, headers=self._headers())
+
+    async def complete_one(
+        self, client: httpx.AsyncClient, prompt: Prompt, sampling: SamplingParams, seed: int
+    ) -> Completion:
+        """One request with its retries, on a client from `open_client`; the caller bounds the concurrency."""
+        return await self._one(client, asyncio.Semaphore(1), prompt, sampling, seed)
