@@ -18,13 +18,14 @@ the old folder or the new one, never a mix.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
 
 from openr1_data.funnel import Funnel
 from openr1_data.schema import ContractError
@@ -45,7 +46,7 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
             raise ContractError(
                 f"{source}: unsupported file type {path.suffix!r}; use one of {sorted(FILE_BUILDERS)}"
             )
-        return load_dataset(builder, data_files=str(path), split="train")
+        return read_file(path, builder)
     if path.is_dir():
         if is_stage_folder(path):
             return read_parquet_folder(require_complete(path) / DATA_DIR)
@@ -65,6 +66,43 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
         )
     # Anything else is a Hub dataset id: the real `load_dataset` path users run online.
     return load_dataset(source, config, split=split)
+
+
+def read_file(path: Path, builder: str) -> Dataset:
+    """One local data file as a Dataset, with errors that name the file, the line and the fix.
+
+    CSV cells are read as text: pandas would otherwise turn an integer column with one empty cell into floats
+    (gold answers "2.0", "6.0")."""
+    if not path.read_bytes().strip():
+        raise ContractError(
+            f"{path} is empty: there are no rows to read. Point the input at a file with rows."
+        )
+    _check_utf8(path)
+    options = {"features": _csv_text_features(path)} if builder == "csv" else {}
+    try:
+        return load_dataset(builder, data_files=str(path), split="train", **options)
+    except Exception as err:  # the builders' own errors say little about where the file is broken
+        if isinstance(err, ContractError):
+            raise
+        raise ContractError(f"{path}: could not be read as {builder} ({type(err).__name__}: {err})") from err
+
+
+def _csv_text_features(path: Path) -> Features:
+    with open(path, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    return Features({name: Value("string") for name in header})
+
+
+def _check_utf8(path: Path) -> None:
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ContractError(
+                    f"{path}, line {number}: not UTF-8 ({err.reason} at byte {err.start} of the line). Save the "
+                    "file as UTF-8, e.g. `iconv -f latin1 -t utf-8 in.jsonl > out.jsonl`."
+                ) from None
 
 
 def _pick_split(loaded: Dataset | DatasetDict, split: str, source: str) -> Dataset:
