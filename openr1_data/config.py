@@ -6,7 +6,8 @@ from the dataclass defaults, the YAML recipe, and the command line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,37 @@ def parse_config(
                 action.required = False  # the recipe provides it
     outputs = parser.parse_args_into_dataclasses(args=args)
     return tuple(o for o in outputs if not isinstance(o, dict) and type(o) in dataclass_types)
+
+
+def check_fields(
+    config: Any,
+    *,
+    at_least: Mapping[str, float] | None = None,
+    between: Mapping[str, tuple[float, float]] | None = None,
+    choices: Mapping[str, Iterable[str]] | None = None,
+) -> None:
+    """Validate a config in its `__post_init__`, before any work: a bad value raises ValueError naming the field,
+    the value and what is allowed (the CLI turns it into exit code 2).
+
+    `at_least`: field -> minimum (None values are skipped: "not set"); `between`: field -> inclusive (low, high);
+    `choices`: field -> allowed values. A list field given one string (`prompt_styles: r1` in a recipe) becomes a
+    one-item list instead of a list of characters.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, str) and str(f.type).startswith("list["):
+            setattr(config, f.name, [value])
+    for name, low in (at_least or {}).items():
+        value = getattr(config, name)
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or value < low
+        ):
+            raise ValueError(f"--{name} must be a number >= {low}, got {value!r}")
+    for name, (low, high) in (between or {}).items():
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int | float) or not low <= value <= high):
+            raise ValueError(f"--{name} must be between {low} and {high}, got {value!r}")
+    for name, allowed in (choices or {}).items():
+        value, options = getattr(config, name), sorted(allowed)
+        if value not in options:
+            raise ValueError(f"--{name} must be one of {options}, got {value!r}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 
+from openr1_data.config import check_fields
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.io import read_dataset
 from openr1_data.schema import (
@@ -51,6 +52,9 @@ class ProblemSourceConfig:
     )
     limit: int | None = field(default=None, metadata={"help": "use only the first N problems"})
     bundled_size: int = field(default=64, metadata={"help": "size of the bundled problem set"})
+
+    def __post_init__(self) -> None:
+        check_fields(self, at_least={"limit": 1, "bundled_size": 1})
 
 
 def read_source(

@@ -1,0 +1,43 @@
+"""Bad values fail before any work, with exit code 2 and a message naming the field and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from openr1_data.cli import main as cli_main
+from openr1_data.config import parse_config
+from openr1_data.generate.stage import GenerationConfig
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--num_generations", "0"], "--num_generations must be a number >= 1, got 0"),
+        (["--limit", "-3"], "--limit must be a number >= 1, got -3"),
+        (["--batch_size", "0"], "--batch_size must be a number >= 1, got 0"),
+        (["--max_new_tokens", "-1"], "--max_new_tokens must be a number >= 1"),
+        (["--temperature", "-1"], "--temperature must be between"),
+        (["--top_p", "7"], "--top_p must be between"),
+        (["--max_concurrency", "0"], "--max_concurrency must be a number >= 1"),
+        (["--teacher_backend", "gpt"], "--teacher_backend must be one of ['distilabel', 'openai'"),
+        (["--prompt_styles", "nonexistent_style"], "nonexistent_style"),
+    ],
+)
+def test_generate_refuses_bad_values_before_any_work(tmp_path, capsys, flags, message):
+    out = tmp_path / "gen"
+    assert cli_main(["generate", "--output_dir", str(out), "--teacher_model", "/no/model", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (out / "data").exists()  # nothing was generated
+
+
+def test_a_recipe_string_for_a_list_field_is_one_item_not_characters(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("prompt_styles: r1\n")
+    (cfg,) = parse_config([GenerationConfig], ["--config", str(recipe)])
+    assert cfg.prompt_styles == ["r1"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(ValueError, match="num_generations"):
+        cli_main(["generate", "--output_dir", str(tmp_path), "--num_generations", "0", "--debug"])
