@@ -158,7 +158,7 @@ def publish_run(
             config={type(c).__name__: asdict(c) for c in configs},
             overwrite=out_cfg.overwrite,
             pretty_name=out_cfg.pretty_name,
-            problems_only=problems_only,
+            problems_only=problems_only,  # a PublishConfig field, overridden per call
         )
     except EmptyDatasetError as err:
         print(f"\nNothing to publish: {err}", file=sys.stderr)

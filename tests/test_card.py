@@ -119,13 +119,11 @@ def test_card_passes_the_servers_yaml_validation(published, tmp_path):
         assert status == 400 and "size_categories" in answer["errors"][0]["message"]
 
 
-def test_template_is_found_and_the_packaged_copy_matches(published):
-    repo_root = Path(__file__).resolve().parent.parent
-    assert cards.find_template() == repo_root / "cards" / "dataset_card.md.j2"
-    packaged = repo_root / "openr1_data" / "cards" / "dataset_card.md.j2"
-    assert packaged.read_text() == (repo_root / "cards" / "dataset_card.md.j2").read_text(), (
-        "openr1_data/cards/dataset_card.md.j2 (shipped in the wheel) must be a copy of cards/dataset_card.md.j2"
-    )
+def test_the_one_template_ships_inside_the_package(published):
+    template = cards.find_template()
+    assert template.parts[-3:] == ("publish", "templates", "dataset_card.md.j2")
+    assert "{{ pretty_name }}" in template.read_text() or "pretty_name" in template.read_text()
+    assert not (Path(__file__).resolve().parent.parent / "cards").exists()  # no second copy to drift
 
 
 def test_render_with_a_custom_template(published, tmp_path):

@@ -107,4 +107,4 @@ def main(
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    main(*parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig)))
+    main(*parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), sys.argv[1:]))

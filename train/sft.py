@@ -67,4 +67,4 @@ def main(data_args: DataArguments, training_args: SFTConfig, model_args: ModelCo
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    main(*parse_config((DataArguments, SFTConfig, ModelConfig)))
+    main(*parse_config((DataArguments, SFTConfig, ModelConfig), sys.argv[1:]))

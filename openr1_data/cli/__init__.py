@@ -25,6 +25,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "generate traces from problems with a teacher (resumable)",
     ),
+    "publish": (
+        "openr1_data.cli.publish",
+        "publish_main",
+        "make a dataset folder with its card from a curated stage folder",
+    ),
     "push": ("openr1_data.cli.publish", "main", "push a published dataset folder (card, configs) to the Hub"),
     "dedup": ("openr1_data.cli.dedup", "dedup_main", "remove exact and near-duplicate rows (MinHash + LSH)"),
     "decontaminate": ("openr1_data.cli.dedup", "decontaminate_main", "drop rows overlapping eval benchmarks"),

@@ -1,6 +1,6 @@
 """Dataset cards that tell the whole story: Hub metadata, provenance, funnel, decontamination, lengths, plots.
 
-The card is a Jinja template (`cards/dataset_card.md.j2`) rendered over a JSON-serialisable context, so the same
+The card is a Jinja template (`openr1_data/publish/templates/dataset_card.md.j2`) rendered over a JSON-serialisable context, so the same
 context can be saved next to the data and rendered again at push time (with the Hub repo id in the load snippet).
 The YAML header is produced by `huggingface_hub.DatasetCardData`, not hand-written in Jinja, so it is always
 valid YAML with the keys the Hub understands. Plots are drawn with matplotlib's object API (no pyplot global
@@ -9,8 +9,9 @@ state) and saved without timestamps, so publishing the same data twice writes by
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
-import sys
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -34,18 +35,15 @@ SIZE_BOUNDS = [
     (100_000_000, "10M<n<100M"),
 ]
 
+CONTEXT_FILE, README = ".card_context.json", "README.md"  # hidden files are not uploaded
+
 
 def find_template(name: str = TEMPLATE_NAME) -> Path:
-    """The card template: `cards/` at the repo root in a source checkout, else the copy shipped in the package."""
-    checkout = Path(openr1_data.__file__).resolve().parent.parent / "cards" / name
-    if checkout.is_file():
-        return checkout
-    packaged = resources.files("openr1_data") / "cards" / name
-    if packaged.is_file():
-        return Path(str(packaged))
-    raise FileNotFoundError(
-        f"card template {name!r} not found in {checkout.parent} nor in the openr1_data package"
-    )
+    """The card template shipped inside the package (`openr1_data/publish/templates/`)."""
+    packaged = resources.files("openr1_data.publish") / "templates" / name
+    if not packaged.is_file():
+        raise FileNotFoundError(f"card template {name!r} is missing from the openr1_data.publish package")
+    return Path(str(packaged))
 
 
 def size_category(n: int) -> str:
@@ -102,11 +100,10 @@ def build_provenance(
     """The provenance dict the card expects; fills in the project version and the current command line.
 
     `prompt_template` may be the template text or a mapping {"system", "user", "assistant_prefill"}.
-    `command` defaults to this process's `sys.argv` (token arguments are redacted).
+    `command` is the command line that made the data, as the script or CLI received it (secrets are redacted).
     """
     if command is None:
-        argv0 = sys.argv[0]
-        command = [*(["python", argv0] if argv0.endswith(".py") else [Path(argv0).name]), *sys.argv[1:]]
+        command = "(not recorded)"
     if not isinstance(command, str):
         command = shlex.join(command)
     return {
@@ -300,3 +297,20 @@ def plot_lengths(kept_tokens: Sequence[int], all_tokens: Sequence[int] | None, p
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, Path(path))
+
+
+def rerender_card(folder: str | Path, repo_id: str) -> str | None:
+    """The card of a published folder re-rendered for `repo_id` (load snippet), or None to keep README.md as is.
+
+    None when the folder has no saved context or README.md was edited after publishing (the user's edits win).
+    """
+    folder = Path(folder)
+    try:
+        saved = json.loads((folder / CONTEXT_FILE).read_text())
+        readme = (folder / README).read_bytes()
+    except (OSError, ValueError):
+        return None
+    if hashlib.sha256(readme).hexdigest() != saved.get("readme_sha256"):
+        return None
+    context = dict(saved["context"], load_target=repo_id)
+    return render_card(context, saved.get("template"))

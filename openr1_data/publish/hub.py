@@ -166,7 +166,7 @@ def push_to_hub(
     from huggingface_hub.errors import HfHubHTTPError
 
     import openr1_data
-    from openr1_data.publish.local import rerender_card
+    from openr1_data.publish.card import rerender_card
 
     api = HfApi(token=token)
     branch = revision or "main"

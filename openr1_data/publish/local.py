@@ -33,8 +33,9 @@ import yaml
 from datasets import Dataset
 
 from openr1_data.funnel import Funnel
-from openr1_data.io import write_dataset
+from openr1_data.io import remove_stale_copies, replace_folder, write_dataset
 from openr1_data.publish import card as cards
+from openr1_data.publish.card import CONTEXT_FILE, README
 from openr1_data.publish.export import (
     ALL_TRACES_CONFIG,
     PROBLEMS_CONFIG,
@@ -53,7 +54,6 @@ from openr1_data.schema import ContractError
 from openr1_data.secrets import redact
 
 CONFIG_FILE, FUNNEL_FILE, DECONTAMINATION_FILE = "pipeline_config.yaml", "funnel.json", "decontamination.json"
-CONTEXT_FILE, README = ".card_context.json", "README.md"  # hidden files are not uploaded
 FUNNEL_PLOT, LENGTHS_PLOT = "plots/funnel.png", "plots/lengths.png"
 DECONTAMINATION_KEYS = ("ngram_size", "rows_checked", "rows_flagged", "benchmarks")
 CONFIG_DESCRIPTIONS = {
@@ -71,6 +71,50 @@ CONFIG_DESCRIPTIONS = {
         "every row a curation stage removed, with `rejected_stage` and `rejected_reason`, to audit the curation."
     ),
 }
+
+
+@dataclass
+class PublishConfig:
+    """How a curated run is published: splits, card metadata, shard size. Fields are `openr1-data publish` flags."""
+
+    test_size: float | None = field(
+        default=None,
+        metadata={
+            "help": "a `test` split: a fraction (0-1) or a number (>= 1) of problems, split on problems"
+        },
+    )
+    seed: int = field(default=42, metadata={"help": "seed of the test split"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a dataset folder written by an earlier publish"}
+    )
+    repo_id: str | None = field(
+        default=None, metadata={"help": "Hub id the card's load snippet shows (a push fills it in otherwise)"}
+    )
+    pretty_name: str | None = field(default=None, metadata={"help": "dataset name shown on the card"})
+    summary: str | None = field(
+        default=None, metadata={"help": "one-paragraph summary at the top of the card"}
+    )
+    license: str = field(default="apache-2.0", metadata={"help": "license in the card metadata"})
+    language: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "languages of the data"})
+    tags: list[str] = field(default_factory=list, metadata={"help": "extra Hub tags"})
+    max_rows_per_shard: int = field(default=50_000, metadata={"help": "rows per Parquet shard"})
+    template: str | None = field(
+        default=None, metadata={"help": "a card template (.md.j2) instead of the packaged one"}
+    )
+    problems_only: bool = field(
+        default=False,
+        metadata={
+            "help": "the kept rows are one per problem (a GRPO prompt set): publish the `problems` config"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.test_size is not None and self.test_size <= 0:
+            raise ValueError(
+                f"test_size must be a fraction in (0, 1) or a number of problems >= 1, got {self.test_size}"
+            )
+        if self.max_rows_per_shard < 1:
+            raise ValueError(f"max_rows_per_shard must be >= 1, got {self.max_rows_per_shard}")
 
 
 class EmptyDatasetError(ContractError):
@@ -164,18 +208,8 @@ def publish_local(
     provenance: Mapping[str, Any] | None = None,
     decontamination: Mapping[str, Any] | None = None,
     config: Any = None,
-    test_size: float | int | None = None,
-    seed: int = 42,
-    overwrite: bool = False,
-    repo_id: str | None = None,
-    pretty_name: str | None = None,
-    summary: str | None = None,
-    license: str = "apache-2.0",  # noqa: A002 - the Hub's metadata key
-    language: Sequence[str] = ("en",),
-    tags: Sequence[str] = (),
-    max_rows_per_shard: int = 50_000,
-    template: str | os.PathLike | None = None,
-    problems_only: bool = False,
+    settings: PublishConfig | None = None,
+    **overrides: Any,
 ) -> PublishedDataset:
     """Write the curated dataset as a local Hub-style dataset folder (Parquet configs + card + config).
 
@@ -189,12 +223,12 @@ def publish_local(
         decontamination: {"ngram_size", "rows_checked", "rows_flagged", "benchmarks": [{"name", "items",
             "rows_flagged"}]} or None when not run.
         config: the pipeline's configuration (dataclass or mapping), saved to `pipeline_config.yaml`.
-        test_size: fraction (0-1) or number of problems for a `test` split (split on problems, by `seed`).
-        repo_id: the Hub id the card's load snippet should show (`push_to_hub` fills it in otherwise).
-        problems_only: `kept` is one row per problem (a GRPO prompt set): the default config is `problems`
-            instead of `sft`.
+        settings: splits, card metadata and shard size (`PublishConfig`); `overrides` replace single fields of it,
+            e.g. `publish_local(folder, kept, test_size=0.1, seed=3)`.
     """
     folder = Path(folder)
+    settings = dataclasses.replace(settings or PublishConfig(), **overrides)
+    test_size, seed, repo_id = settings.test_size, settings.seed, settings.repo_id
     # Everything that can fail on bad input fails here, before a single file is written.
     if not isinstance(kept, Dataset):
         raise ContractError(f"publish: `kept` must be a datasets.Dataset, got {type(kept).__name__}")
@@ -205,10 +239,10 @@ def publish_local(
 
         validate_repo_id(repo_id)
     decontamination = validate_decontamination(decontamination)
-    check_target(folder, overwrite)
+    check_target(folder, settings.overwrite)
 
-    main = PROBLEMS_CONFIG if problems_only else SFT_CONFIG
-    parts: dict[str, Dataset] = {main: to_problems(kept) if problems_only else to_sft(kept)}
+    main = PROBLEMS_CONFIG if settings.problems_only else SFT_CONFIG
+    parts: dict[str, Dataset] = {main: to_problems(kept) if settings.problems_only else to_sft(kept)}
     if all_traces is not None:
         parts[ALL_TRACES_CONFIG] = to_all_traces(all_traces, kept)
     rejected_rows = to_rejected(rejected) if rejected is not None else None
@@ -230,6 +264,7 @@ def publish_local(
     else:
         splits = {name: {"train": ds} for name, ds in parts.items()}
 
+    remove_stale_copies(folder)  # hidden copies left by a killed earlier publish
     staging = folder.parent / f".{folder.name}.publishing-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
@@ -245,17 +280,10 @@ def publish_local(
             decontamination=decontamination,
             config=config,
             test_info=test_info,
-            repo_id=repo_id,
-            pretty_name=pretty_name,
-            summary=summary,
-            license=license,
-            language=language,
-            tags=tags,
-            max_rows_per_shard=max_rows_per_shard,
-            template=template,
+            settings=settings,
             folder_label=str(folder),
         )
-        _swap_into_place(staging, folder)
+        replace_folder(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -264,16 +292,6 @@ def publish_local(
         configs={name: {s: len(d) for s, d in by_split.items()} for name, by_split in splits.items()},
         files=files,
     )
-
-
-def _swap_into_place(staging: Path, folder: Path) -> None:
-    if folder.exists():
-        old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-        folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old)
-    else:
-        staging.rename(folder)
 
 
 def _write_shards(ds: Dataset, root: Path, config: str, split: str, max_rows: int) -> str:
@@ -305,20 +323,15 @@ def _write_folder(
     decontamination: dict[str, Any] | None,
     config: Any,
     test_info: dict[str, Any] | None,
-    repo_id: str | None,
-    pretty_name: str | None,
-    summary: str | None,
-    license: str,  # noqa: A002
-    language: Sequence[str],
-    tags: Sequence[str],
-    max_rows_per_shard: int,
-    template: str | os.PathLike | None,
+    settings: PublishConfig,
     folder_label: str,
 ) -> list[str]:
     patterns: dict[str, dict[str, str]] = {}
     for name, by_split in splits.items():
         for split, ds in by_split.items():
-            patterns.setdefault(name, {})[split] = _write_shards(ds, root, name, split, max_rows_per_shard)
+            patterns.setdefault(name, {})[split] = _write_shards(
+                ds, root, name, split, settings.max_rows_per_shard
+            )
 
     main = next(iter(splits))  # the default config: sft, or problems for a problems-only dataset
     kept_tokens = column(kept, "num_tokens").to_pylist() if "num_tokens" in kept.column_names else []
@@ -355,15 +368,16 @@ def _write_folder(
         configs=patterns,
         default_config=main,
         num_rows=sum(rows[main].values()),
-        pretty_name=pretty_name or (f"Reasoning traces from {teacher}" if teacher else "Reasoning traces"),
-        license=license,
-        language=language,
-        tags=tags,
+        pretty_name=settings.pretty_name
+        or (f"Reasoning traces from {teacher}" if teacher else "Reasoning traces"),
+        license=settings.license,
+        language=settings.language,
+        tags=settings.tags,
     )
     context = {
         "metadata_yaml": metadata.to_yaml() + "\n",
         "pretty_name": metadata.pretty_name,
-        "summary": summary
+        "summary": settings.summary
         or (
             f"{len(kept):,} problems with gold answers and the pass rate of "
             + (f"`{teacher}`'s samples, for RL." if teacher else "the policy's samples, for RL.")
@@ -376,7 +390,7 @@ def _write_folder(
             + (f" with the `{prov['prompt_style']}` prompt style" if prov["prompt_style"] else "")
             + ", verified and filtered."
         ),
-        "load_target": repo_id or folder_label,
+        "load_target": settings.repo_id or folder_label,
         "default_config": main,
         "configs": [
             {
@@ -395,29 +409,12 @@ def _write_folder(
         "lengths": _plain(lengths),
         "lengths_plot": LENGTHS_PLOT,
     }
-    readme = cards.render_card(context, template)
+    readme = cards.render_card(context, settings.template)
     (root / README).write_text(readme)
     saved = {
         "context": context,
-        "template": str(template) if template else None,
+        "template": settings.template,
         "readme_sha256": hashlib.sha256(readme.encode()).hexdigest(),
     }
     (root / CONTEXT_FILE).write_text(redact(json.dumps(saved, indent=1, sort_keys=True)) + "\n")
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
-def rerender_card(folder: str | os.PathLike, repo_id: str) -> str | None:
-    """The card of a published folder re-rendered for `repo_id` (load snippet), or None to keep README.md as is.
-
-    None when the folder has no saved context or README.md was edited after publishing (the user's edits win).
-    """
-    folder = Path(folder)
-    try:
-        saved = json.loads((folder / CONTEXT_FILE).read_text())
-        readme = (folder / README).read_bytes()
-    except (OSError, ValueError):
-        return None
-    if hashlib.sha256(readme).hexdigest() != saved.get("readme_sha256"):
-        return None
-    context = dict(saved["context"], load_target=repo_id)
-    return cards.render_card(context, saved.get("template"))
