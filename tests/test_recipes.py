@@ -15,18 +15,11 @@ from openr1_data.curate.rlt_scoring import RLTRewardConfig
 from openr1_data.io import write_dataset
 from openr1_data.prompts import get_style
 from openr1_data.sources.benchmarks import list_benchmarks
+from openr1_data.training.chat_template import resolve_chat_template
+from openr1_data.training.configs import DataArguments, GRPOConfig, GRPOScriptArguments, SFTConfig
+from openr1_data.training.data import parse_mixture
 from openr1_data.training.evaluation import EvalConfig
-from openr1_data.training.setup import (
-    RLT_REWARD,
-    DataArguments,
-    GRPOConfig,
-    GRPOScriptArguments,
-    SFTConfig,
-    check_reward_names,
-    parse_mixture,
-    parse_params,
-    resolve_chat_template,
-)
+from openr1_data.training.setup import RLT_REWARD, check_reward_names, parse_params
 from tests.test_sft import load_script, sft_rows
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.yaml"))

@@ -23,20 +23,16 @@ from openr1_data.config import parse_config
 from openr1_data.curate.rlt_scoring import RLTReward, RLTRewardConfig
 from openr1_data.funnel import PipelineRecord
 from openr1_data.io import write_dataset
+from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
+from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
+from openr1_data.training.data import build_grpo_prompts, load_training_data, warn_think_prefill
 from openr1_data.training.setup import (
-    GRPOConfig,
-    GRPOScriptArguments,
-    build_grpo_prompts,
     build_reward_funcs,
     check_reward_names,
     check_vllm,
-    load_tokenizer,
-    load_training_data,
     parse_params,
-    prepare_tokenizer,
     save_and_push,
     set_model_init_kwargs,
-    warn_think_prefill,
 )
 
 logger = logging.getLogger("openr1_data.train.grpo")

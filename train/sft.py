@@ -19,15 +19,10 @@ from transformers import set_seed
 from trl import ModelConfig, SFTTrainer, get_peft_config
 
 from openr1_data.config import parse_config
-from openr1_data.training.setup import (
-    DataArguments,
-    SFTConfig,
-    load_sft_dataset,
-    load_tokenizer,
-    prepare_tokenizer,
-    save_and_push,
-    set_model_init_kwargs,
-)
+from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
+from openr1_data.training.configs import DataArguments, SFTConfig
+from openr1_data.training.data import load_sft_dataset
+from openr1_data.training.setup import save_and_push, set_model_init_kwargs
 
 logger = logging.getLogger("openr1_data.train.sft")
 
