@@ -95,5 +95,15 @@ def test_no_import_cycles():
 def test_top_level_holds_only_shared_contracts_and_every_stage_is_a_folder():
     top = {p.stem for p in PACKAGE.glob("*.py")}
     assert top <= TOP_LEVEL, f"modules at the top that belong in a stage folder: {sorted(top - TOP_LEVEL)}"
-    for stage in ("sources", "prompts", "teachers", "generate", "dedup", "curate", "publish", "training", "cli"):
+    for stage in (
+        "sources",
+        "prompts",
+        "teachers",
+        "generate",
+        "dedup",
+        "curate",
+        "publish",
+        "training",
+        "cli",
+    ):
         assert (PACKAGE / stage / "__init__.py").is_file(), stage

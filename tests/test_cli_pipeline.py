@@ -83,7 +83,9 @@ def test_reading_a_stage_folder_reads_only_its_kept_rows_and_refuses_an_incomple
 
 
 def test_user_errors_exit_2_with_the_field_and_no_traceback(tmp_path, capsys):
-    code = cli_main(["dedup", "--input", str(tmp_path / "missing.jsonl"), "--output_dir", str(tmp_path / "o")])
+    code = cli_main(
+        ["dedup", "--input", str(tmp_path / "missing.jsonl"), "--output_dir", str(tmp_path / "o")]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "missing.jsonl" in err and "Traceback" not in err

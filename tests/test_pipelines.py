@@ -93,7 +93,9 @@ def test_config_field_names_are_unique_and_every_recipe_parses(name):
 
 def test_distill_defaults_follow_open_r1():
     module = load_pipeline("distill_r1")
-    gen = next(c for c in parse_config(module.CONFIGS, [], default_recipe=module.RECIPE) if hasattr(c, "top_p"))
+    gen = next(
+        c for c in parse_config(module.CONFIGS, [], default_recipe=module.RECIPE) if hasattr(c, "top_p")
+    )
     assert (gen.num_generations, gen.temperature, gen.top_p, gen.prompt_styles) == (4, 0.6, 0.95, ["r1"])
     assert gen.max_new_tokens >= 8192
 
