@@ -25,6 +25,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "generate traces from problems with a teacher (resumable)",
     ),
+    "show": (
+        "openr1_data.cli.show",
+        "main",
+        "print a few traces with their verdicts (--where correct=false)",
+    ),
     "publish": (
         "openr1_data.cli.publish",
         "publish_main",
