@@ -167,6 +167,13 @@ def publish_run(
         result = push_to_hub(published.folder, out_cfg.push_to_hub, private=out_cfg.private)
         print(f"Pushed to the Hub: {result}")
     folder = Path(published.folder)
+    if not len(kept):
+        print(
+            f"\nNo row survived curation. {folder.resolve()} holds what was removed and why (configs: "
+            f"{', '.join(published.configs)}); read them with `openr1-data show`, or loosen the stage that "
+            "removed the last rows (the funnel above).",
+            file=sys.stderr,
+        )
     print(f"\n{len(kept)} curated rows in {folder.resolve()}")
     print(
         f"  open it:  datasets.load_dataset('{folder}', '{next(iter(published.configs))}')  (configs: {', '.join(published.configs)})"

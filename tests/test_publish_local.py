@@ -242,6 +242,18 @@ def test_empty_dataset_is_refused_with_the_funnel(run, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_nothing_kept_still_publishes_the_rejected_rows_and_a_card_that_says_why(run, tmp_path):
+    traces = run["all_traces"]
+    everything = split_by_reason(traces, ["too_long"] * len(traces), "length_filter")
+    funnel = Funnel([run["funnel"].stages[0], everything.stats])
+    published = publish_local(tmp_path / "out", everything.kept, rejected=everything.rejected, funnel=funnel)
+    assert "sft" not in published.configs and published.configs["rejected"]["train"] == len(traces)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "No rows survived" in card and "'length_filter' removed the last" in card
+    rejected = load_dataset(str(tmp_path / "out"), "rejected", split="train")
+    assert set(rejected["rejected_reason"]) == {"too_long"}
+
+
 def test_bad_input_fails_before_writing(run, tmp_path):
     broken = run["kept"].map(lambda r, i: {"reasoning": "" if i == 1 else r["reasoning"]}, with_indices=True)
     with pytest.raises(ContractError, match=f"row 1 \\(trace_id {broken[1]['trace_id']}\\)"):

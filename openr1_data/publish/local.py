@@ -232,7 +232,9 @@ def publish_local(
     # Everything that can fail on bad input fails here, before a single file is written.
     if not isinstance(kept, Dataset):
         raise ContractError(f"publish: `kept` must be a datasets.Dataset, got {type(kept).__name__}")
-    if len(kept) == 0:
+    # Nothing kept: still a folder to inspect when there are rejected rows or traces (the card says why).
+    nothing_kept = len(kept) == 0
+    if nothing_kept and rejected is None and all_traces is None:
         raise EmptyDatasetError(empty_dataset_message(funnel))
     if repo_id is not None:
         from openr1_data.publish.hub import validate_repo_id
@@ -242,12 +244,16 @@ def publish_local(
     check_target(folder, settings.overwrite)
 
     main = PROBLEMS_CONFIG if settings.problems_only else SFT_CONFIG
-    parts: dict[str, Dataset] = {main: to_problems(kept) if settings.problems_only else to_sft(kept)}
+    parts: dict[str, Dataset] = {}
+    if not nothing_kept:
+        parts[main] = to_problems(kept) if settings.problems_only else to_sft(kept)
     if all_traces is not None:
         parts[ALL_TRACES_CONFIG] = to_all_traces(all_traces, kept)
     rejected_rows = to_rejected(rejected) if rejected is not None else None
     if rejected_rows is not None and len(rejected_rows):
         parts[REJECTED_CONFIG] = rejected_rows
+    if not parts:
+        raise EmptyDatasetError(empty_dataset_message(funnel))
 
     splits: dict[str, dict[str, Dataset]] = {}
     test_info = None
@@ -273,7 +279,7 @@ def publish_local(
         files = _write_folder(
             staging,
             splits=splits,
-            kept=parts[main],
+            kept=parts.get(main, kept),
             all_traces=all_traces,
             funnel=funnel,
             provenance=provenance,
@@ -378,6 +384,11 @@ def _write_folder(
         "metadata_yaml": metadata.to_yaml() + "\n",
         "pretty_name": metadata.pretty_name,
         "summary": settings.summary
+        or (
+            empty_dataset_message(funnel).split("\n")[0].replace("nothing to publish: ", "No rows survived: ")
+            if not len(kept)
+            else None
+        )
         or (
             f"{len(kept):,} problems with gold answers and the pass rate of "
             + (f"`{teacher}`'s samples, for RL." if teacher else "the policy's samples, for RL.")
