@@ -17,6 +17,7 @@ from openr1_data.schema import TRACE_COLUMNS
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams, make_teacher
+from openr1_data.teachers.base import ListFeed, Request
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,6 +56,55 @@ def test_batching_matches_one_prompt_at_a_time(tiny_model_dir, teacher):
     batched = teacher.generate(prompts, greedy)
     single = [teacher.generate([p], greedy)[0] for p in prompts]
     assert [c[0].text for c in batched] == [c[0].text for c in single]
+
+
+class RecordingFeed(ListFeed):
+    """A list of requests that also records how many rows were still decoding at every step."""
+
+    def __init__(self, requests, batch_size=16):
+        super().__init__(requests, batch_size)
+        self.live: list[int] = []
+
+    def heartbeat(self, in_flight: int, retries: int = 0) -> None:
+        self.live.append(in_flight)
+
+
+def _requests(prompts: list[str], seeds: list[int], budgets: list[int]) -> list[Request]:
+    return [
+        Request(
+            p, [{"role": "user", "content": p}], SamplingParams(temperature=1.0, max_new_tokens=b, seed=s)
+        )
+        for p, s, b in zip(prompts, seeds, budgets, strict=True)
+    ]
+
+
+def test_each_sequence_has_its_own_seed_whatever_its_batch(teacher):
+    """A request's completion depends on its prompt and seed only: not on the rows decoded beside it."""
+    together = RecordingFeed(_requests(["a", "bb", "ccc"], [1, 2, 3], [12, 12, 12]))
+    teacher.stream(together)
+    alone = RecordingFeed(_requests(["ccc"], [3], [12]))
+    teacher.stream(alone)
+    shuffled = RecordingFeed(_requests(["ccc", "a", "zz", "bb"], [3, 1, 9, 2], [12, 5, 12, 12]))
+    teacher.stream(shuffled)
+    assert alone.results["ccc"] == together.results["ccc"] == shuffled.results["ccc"]
+    assert together.results["bb"] == shuffled.results["bb"]
+    assert (
+        shuffled.results["a"].text != together.results["a"].text
+        or shuffled.results["a"].completion_tokens <= 5
+    )
+    other_seed = RecordingFeed(_requests(["ccc"], [4], [12]))
+    teacher.stream(other_seed)
+    assert other_seed.results["ccc"].text != alone.results["ccc"].text
+
+
+def test_rows_leave_the_batch_when_they_end(teacher):
+    """Two rows with a 3-token budget and two with 10 (batch of 4): after step 3 only two rows are decoded."""
+    feed = RecordingFeed(_requests(["a", "b", "c", "d"], [1, 2, 3, 4], [3, 10, 3, 10]))
+    teacher.stream(feed)
+    assert [feed.results[p].completion_tokens for p in "abcd"] == [3, 10, 3, 10] or any(
+        feed.results[p].finish_reason == "stop" for p in "abcd"
+    )
+    assert feed.live[:2] == [4, 4] and feed.live[2] == 2 and max(feed.live[2:]) <= 2
 
 
 def test_cut_generation_keeps_length_finish_reason(teacher):
@@ -135,7 +185,7 @@ def _generate_cmd(out: Path, model: str, problems_file: Path) -> list[str]:
         "--num_generations", "2",
         "--max_new_tokens", "48",
         "--temperature", "1.0",
-        "--batch_size", "1",
+        "--shard_traces", "2",
     ]  # fmt: skip
 
 
@@ -157,7 +207,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(tmp_path, tiny_mod
         _generate_cmd(reference, tiny_model_dir, problems_file), check=True, env=env, capture_output=True
     )
     total_shards = len(list(shard_folder(reference).glob("*.parquet")))
-    assert total_shards == 16  # 8 problems x 2 styles, one unit per batch
+    assert total_shards == 16  # 8 problems x 2 styles x 2 samples, a shard every 2 traces
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_generate_cmd(killed, tiny_model_dir, problems_file), env=env,

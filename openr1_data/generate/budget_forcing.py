@@ -38,6 +38,29 @@ def continuation_prompt(prompt: Prompt, text: str) -> Prompt:
     return [*prompt, {"role": "assistant", "content": text}]
 
 
+def forced_head(completion: Completion) -> str:
+    """The cut trace plus the forced suffix: the assistant text the teacher continues to finish the answer."""
+    return completion.text + forced_suffix(completion.text)
+
+
+def join_forced(first: Completion, head: str, tail: Completion) -> Completion:
+    """The forced trace: the head (cut trace + suffix) and the teacher's short answer; tokens of both count."""
+    return Completion(
+        text=head + tail.text,
+        finish_reason=tail.finish_reason,
+        completion_tokens=first.completion_tokens + tail.completion_tokens,
+        forced=True,
+    )
+
+
+def close_explanation(completion: Completion) -> Completion:
+    """An RLT explanation that ended on its own (finish "stop") without its closing tag gets the tag, marked
+    `forced`; a cut one (finish "length") stays unfinished, and the `finished` filter says so."""
+    if completion.finish_reason == "stop" and RLT_EXPLANATION_CLOSE not in completion.text:
+        return replace(completion, text=completion.text.rstrip() + "\n" + RLT_EXPLANATION_CLOSE, forced=True)
+    return completion
+
+
 def force_answers(
     teacher: Teacher,
     prompts: Sequence[Prompt],
@@ -58,7 +81,7 @@ def force_answers(
     ]
     if not todo:
         return outputs
-    heads = {(i, k): outputs[i][k].text + forced_suffix(outputs[i][k].text) for i, k in todo}
+    heads = {(i, k): forced_head(outputs[i][k]) for i, k in todo}
     continuations = teacher.generate(
         [continuation_prompt(prompts[i], heads[(i, k)]) for i, k in todo],
         replace(sampling, max_new_tokens=answer_tokens),
@@ -66,27 +89,10 @@ def force_answers(
     )
     result = [list(samples) for samples in outputs]
     for (i, k), (tail,) in zip(todo, continuations, strict=True):
-        first = outputs[i][k]
-        result[i][k] = Completion(
-            text=heads[(i, k)] + tail.text,
-            finish_reason=tail.finish_reason,
-            completion_tokens=first.completion_tokens + tail.completion_tokens,
-            forced=True,
-        )
+        result[i][k] = join_forced(outputs[i][k], heads[(i, k)], tail)
     return result
 
 
 def close_explanations(outputs: list[list[Completion]]) -> list[list[Completion]]:
-    """Add the missing `<|end_of_explanation|>` to RLT explanations that ended on their own (finish "stop").
-
-    Cut explanations (finish "length") stay as they are: they are unfinished, and the `finished` filter says so.
-    """
-    return [
-        [
-            replace(c, text=c.text.rstrip() + "\n" + RLT_EXPLANATION_CLOSE, forced=True)
-            if c.finish_reason == "stop" and RLT_EXPLANATION_CLOSE not in c.text
-            else c
-            for c in samples
-        ]
-        for samples in outputs
-    ]
+    """`close_explanation` on every sample of every prompt."""
+    return [[close_explanation(c) for c in samples] for samples in outputs]

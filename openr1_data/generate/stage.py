@@ -1,34 +1,49 @@
 """The resumable generation stage: problems × prompt styles × samples → one row per trace.
 
-Work is planned as a fixed list of units (one per problem and style), cut into fixed batches. Each batch is
-generated with a seed derived from its own trace ids and written atomically as one Parquet shard. Rerunning the
-same command skips every trace already written, so a run killed at any point (even SIGKILL) resumes without losing
-or duplicating a trace, and ends with the same traces an uninterrupted run would have written.
+The plan is a fixed list of traces (`plan`), each with its own seed from its trace id. The streaming scheduler
+(`scheduler`) keeps the teacher full across the whole plan and writes finished traces as atomic Parquet shards
+every `shard_traces` traces or `shard_seconds` seconds (`shards`). Rerunning the same command skips every trace
+already written, so a run killed at any point (even SIGKILL) resumes without losing or duplicating a trace, and
+ends with the same traces, text for text, an uninterrupted run would have written. `ray_address` spreads the plan
+over a Ray cluster (`ray_runner`) with the same guarantee.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
-from datasets import Dataset, Features, load_dataset
-from tqdm.auto import tqdm
+from datasets import Dataset, Features
 
 from openr1_data import __version__
+from openr1_data.config import check_fields
 from openr1_data.funnel import Funnel, StageResult, StageStats, split_by_reason
-from openr1_data.generate.budget_forcing import close_explanations, force_answers
-from openr1_data.io import DATA_DIR, FUNNEL_FILE, REJECTED_DIR, write_dataset
-from openr1_data.prompts import PromptStyle, get_style
-from openr1_data.schema import PROBLEM_ID, TRACE_FEATURES, make_trace_id
-from openr1_data.teachers import SamplingParams, Teacher, make_teacher
+from openr1_data.generate.plan import Unit, pending_traces, plan_units, trace_rows, trace_seed
+from openr1_data.generate.scheduler import Forcing, GenerationSummary, TraceScheduler
+from openr1_data.generate.server_pool import ServerPool, as_streaming
+from openr1_data.generate.shards import ShardWriter, load_traces, shard_folder, write_shard, written_trace_ids
+from openr1_data.io import FUNNEL_FILE, REJECTED_DIR, write_dataset
+from openr1_data.prompts import get_style
+from openr1_data.schema import TRACE_FEATURES
+from openr1_data.teachers import BACKENDS, SamplingParams, Teacher, make_teacher
+
+__all__ = [
+    "GenerationConfig",
+    "GenerationSummary",
+    "Unit",
+    "build_teacher",
+    "generate_traces",
+    "load_traces",
+    "plan_units",
+    "shard_folder",
+    "trace_rows",
+    "trace_seed",
+    "write_shard",
+    "written_trace_ids",
+]
 
 MANIFEST = "manifest.json"
 # Fields whose change makes old traces incomparable with new ones: refuse to mix them in one folder.
@@ -68,7 +83,10 @@ class GenerationConfig:
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling top_p"})
     max_new_tokens: int = field(default=2048, metadata={"help": "maximum completion tokens per trace"})
     seed: int = field(
-        default=42, metadata={"help": "base seed; each batch derives its own from its trace ids"}
+        default=42,
+        metadata={
+            "help": "base seed; every trace derives its own from its trace id (batching never matters)"
+        },
     )
     thinking_budget: int | None = field(
         default=None,
@@ -88,21 +106,47 @@ class GenerationConfig:
     forced_answer_tokens: int = field(
         default=32, metadata={"help": "budget forcing: tokens for the teacher to finish the forced answer"}
     )
-    batch_size: int = field(default=8, metadata={"help": "problems per batch (one shard per batch)"})
+    batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "problems per call for backends that cannot stream (distilabel); the streaming backends "
+            "(openai, vllm, transformers) keep their own number of requests in flight and ignore it"
+        },
+    )
+    shard_traces: int = field(
+        default=1000, metadata={"help": "write a shard every this many finished traces"}
+    )
+    shard_seconds: float = field(
+        default=30.0, metadata={"help": "... or every this many seconds, whichever comes first"}
+    )
     device: str = field(
         default="cpu", metadata={"help": "device for the transformers backend (cpu, cuda, ...)"}
     )
     teacher_batch_size: int = field(
         default=16, metadata={"help": "sequences per forward batch in the transformers backend"}
     )
+    teacher_dtype: str = field(
+        default="auto",
+        metadata={"help": "weights dtype of a local teacher (transformers, vllm): auto, bfloat16..."},
+    )
     base_url: str = field(
-        default="http://127.0.0.1:8000/v1", metadata={"help": "OpenAI-compatible server URL (openai backend)"}
+        default="http://127.0.0.1:8000/v1",
+        metadata={
+            "help": "OpenAI-compatible server URL (openai backend); several servers of the same model: separate "
+            "them with commas or spaces, and each is kept at --max_concurrency requests in flight"
+        },
     )
     api_key_env: str = field(
         default="OPENAI_API_KEY",
         metadata={"help": "environment variable holding the API key (openai backend)"},
     )
-    max_concurrency: int = field(default=16, metadata={"help": "concurrent requests (openai backend)"})
+    max_concurrency: int = field(
+        default=16,
+        metadata={
+            "help": "requests in flight per server (openai backend), across the whole plan: set it to what the "
+            "server decodes at once (vLLM: --max-num-seqs, 256 by default) or a little more"
+        },
+    )
     distilabel_llm: str = field(
         default="transformers", metadata={"help": "distilabel backend: its LLM (transformers, openai, vllm)"}
     )
@@ -113,6 +157,72 @@ class GenerationConfig:
             "assistant turns over /v1/completions, for servers without chat continuation (transformers serve)"
         },
     )
+    # vLLM engine options (vllm backend): None leaves vLLM's own default
+    max_model_len: int | None = field(
+        default=None, metadata={"help": "vllm: context length (prompt + completion)"}
+    )
+    gpu_memory_utilization: float | None = field(
+        default=None, metadata={"help": "vllm (GPU): fraction of GPU memory for weights and KV cache (0.9)"}
+    )
+    kv_cache_space: float | None = field(
+        default=None,
+        metadata={
+            "help": "vllm (CPU): KV cache size in GiB (VLLM_CPU_KVCACHE_SPACE); needed on a shared machine"
+        },
+    )
+    enforce_eager: bool | None = field(
+        default=None, metadata={"help": "vllm: no CUDA graphs / compilation (starts much faster, on CPU too)"}
+    )
+    max_num_seqs: int | None = field(default=None, metadata={"help": "vllm: sequences decoded at once"})
+    max_num_batched_tokens: int | None = field(
+        default=None, metadata={"help": "vllm: tokens per engine step (CPU: 16384 or more, see the README)"}
+    )
+    tensor_parallel_size: int | None = field(default=None, metadata={"help": "vllm: GPUs per model replica"})
+    data_parallel_size: int | None = field(
+        default=None, metadata={"help": "vllm: model replicas (one per GPU)"}
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "spread generation over a Ray cluster ('auto', or ray://HOST:10001): one teacher replica per "
+            "node writing shards into --output_dir, which must be storage every node sees"
+        },
+    )
+    ray_replicas: int | None = field(
+        default=None, metadata={"help": "Ray: teacher replicas (default: one per alive node)"}
+    )
+    ray_gpus_per_replica: float = field(default=0.0, metadata={"help": "Ray: GPUs each replica reserves"})
+
+    def __post_init__(self) -> None:
+        check_fields(
+            self,
+            at_least={
+                "num_generations": 1,
+                "max_new_tokens": 1,
+                "batch_size": 1,
+                "max_concurrency": 1,
+                "teacher_batch_size": 1,
+                "forced_answer_tokens": 1,
+                "thinking_budget": 1,
+                "shard_traces": 1,
+                "shard_seconds": 0.001,
+                "max_model_len": 1,
+                "kv_cache_space": 0.001,
+                "max_num_seqs": 1,
+                "max_num_batched_tokens": 1,
+                "tensor_parallel_size": 1,
+                "data_parallel_size": 1,
+                "ray_replicas": 1,
+            },
+            between={
+                "temperature": (0.0, 100.0),
+                "top_p": (1e-9, 1.0),
+                "gpu_memory_utilization": (0.01, 1.0),
+            },
+            choices={"teacher_backend": BACKENDS},
+        )
+        if not self.prompt_styles:
+            raise ValueError("--prompt_styles needs at least one style, e.g. --prompt_styles r1")
 
     def sampling(self) -> SamplingParams:
         max_tokens = self.thinking_budget if self.thinking_budget is not None else self.max_new_tokens
@@ -121,68 +231,48 @@ class GenerationConfig:
     def fingerprint(self) -> dict:
         return {k: getattr(self, k) for k in FINGERPRINT_FIELDS}
 
+    def base_urls(self) -> list[str]:
+        """The servers of `base_url` (one, or several separated by commas or spaces)."""
+        urls = [u for u in self.base_url.replace(",", " ").split() if u]
+        if not urls:
+            raise ValueError("--base_url is empty: give the server's URL, e.g. http://127.0.0.1:8000/v1")
+        return urls
+
+    def forcing(self) -> Forcing | None:
+        """Budget forcing settings, or None when it is off."""
+        if self.thinking_budget is None and not self.force_unclosed_on_stop:
+            return None
+        return Forcing(self.forced_answer_tokens, self.force_unclosed_on_stop)
+
 
 def build_teacher(cfg: GenerationConfig) -> Teacher:
-    """The teacher a generation config asks for (`make_teacher` routes each backend the options it takes)."""
+    """The teacher a generation config asks for (`make_teacher` routes each backend the options it takes).
+
+    Several `base_url`s with the openai backend make a `ServerPool` that keeps every server full.
+    """
     offered = {
         "device": cfg.device,
         "batch_size": cfg.teacher_batch_size,
-        "base_url": cfg.base_url,
+        "dtype": None if cfg.teacher_dtype == "auto" and cfg.teacher_backend == "vllm" else cfg.teacher_dtype,
         "api_key_env": cfg.api_key_env,
         "max_concurrency": cfg.max_concurrency,
         "tokenizer": cfg.teacher_tokenizer,  # pre-filled prompts (rlt, r1_think) over /v1/completions
         "llm": cfg.distilabel_llm,
+        "max_model_len": cfg.max_model_len,
+        "gpu_memory_utilization": cfg.gpu_memory_utilization,
+        "kv_cache_space": cfg.kv_cache_space,
+        "enforce_eager": cfg.enforce_eager,
+        "max_num_seqs": cfg.max_num_seqs,
+        "max_num_batched_tokens": cfg.max_num_batched_tokens,
+        "tensor_parallel_size": cfg.tensor_parallel_size,
+        "data_parallel_size": cfg.data_parallel_size,
     }
-    return make_teacher(cfg.teacher_backend, cfg.teacher_model, offered=offered)
-
-
-@dataclass
-class Unit:
-    """One problem rendered in one style: the prompt the teacher sees and the trace ids of its samples."""
-
-    row: dict
-    style: PromptStyle
-    trace_ids: list[str]
-
-
-@dataclass
-class GenerationSummary:
-    """What one call of the stage did (printed as the closing table)."""
-
-    planned: int = 0
-    skipped_existing: int = 0
-    generated: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    finish_reasons: Counter = field(default_factory=Counter)
-    parse_issues: Counter = field(default_factory=Counter)
-
-    def table(self) -> str:
-        rate = self.completion_tokens / self.seconds if self.seconds else 0.0
-        rows = [
-            ("traces planned", self.planned),
-            ("already written (resumed)", self.skipped_existing),
-            ("generated now", self.generated),
-            ("completion tokens", self.completion_tokens),
-            ("tokens/s", f"{rate:.1f}"),
-            ("seconds", f"{self.seconds:.1f}"),
-            ("finish reasons", dict(self.finish_reasons) or "-"),
-            ("parse issues", dict(self.parse_issues) or "-"),
-        ]
-        return "\n".join(f"  {k:<28}{v}" for k, v in rows)
-
-
-def shard_folder(output_dir: str | Path) -> Path:
-    """Where generation writes its trace shards: the stage folder's `data/`."""
-    return Path(output_dir) / DATA_DIR
-
-
-def written_trace_ids(output_dir: str | Path) -> set[str]:
-    """Trace ids of every shard already written (only the id column is read)."""
-    ids: set[str] = set()
-    for shard in sorted(shard_folder(output_dir).glob("*.parquet")):
-        ids.update(pq.read_table(shard, columns=["trace_id"]).column("trace_id").to_pylist())
-    return ids
+    urls = cfg.base_urls()
+    if cfg.teacher_backend == "openai" and len(urls) > 1:
+        return ServerPool(
+            [make_teacher("openai", cfg.teacher_model, offered={**offered, "base_url": u}) for u in urls]
+        )
+    return make_teacher(cfg.teacher_backend, cfg.teacher_model, offered={**offered, "base_url": urls[0]})
 
 
 def check_manifest(cfg: GenerationConfig, output_dir: Path) -> None:
@@ -204,66 +294,6 @@ def check_manifest(cfg: GenerationConfig, output_dir: Path) -> None:
     os.replace(tmp, path)
 
 
-def plan_units(
-    problems: Dataset, styles: list[PromptStyle], teacher_name: str, n: int
-) -> tuple[list[Unit], list]:
-    """Units in a fixed order (style-major, then problem order) plus per-row rejection reasons for the funnel."""
-    units: list[Unit] = []
-    reasons: list[str | None] = []
-    for style in styles:
-        seen: set[str] = set()
-        for row in problems:
-            # Two rows with one problem_id would share trace ids: the second is a duplicate, not a new problem.
-            problem = "duplicate_problem_id" if row[PROBLEM_ID] in seen else style.row_problem(row)
-            seen.add(row[PROBLEM_ID])
-            reasons.append(f"{style.name}:{problem}" if problem else None)
-            if problem:
-                continue
-            ids = [make_trace_id(row[PROBLEM_ID], style.name, teacher_name, k) for k in range(n)]
-            units.append(Unit(row, style, ids))
-    return units, reasons
-
-
-def batch_seed(base_seed: int, trace_ids: list[str]) -> int:
-    """A seed that depends only on the base seed and which traces a batch holds (so a resumed batch repeats)."""
-    digest = hashlib.sha256(f"{base_seed}:{','.join(trace_ids)}".encode()).hexdigest()
-    return int(digest[:8], 16)
-
-
-def trace_rows(unit: Unit, completions, teacher_name: str) -> Iterator[dict]:
-    """One contract row per completion of a unit."""
-    prompt = unit.style.build(unit.row)
-    for k, completion in enumerate(completions):
-        parsed = unit.style.parse(completion.text, unit.row)
-        yield {
-            **unit.row,
-            "sample_index": k,
-            "teacher": teacher_name,
-            "prompt_style": unit.style.name,
-            "prompt": prompt,
-            "completion": completion.text,
-            "reasoning": parsed.reasoning,
-            "final": parsed.final,
-            "predicted_answer": parsed.predicted_answer,
-            "finish_reason": completion.finish_reason,
-            "completion_tokens": completion.completion_tokens,
-            "parse_issue": parsed.parse_issue,
-            "forced": completion.forced,
-            "trace_id": unit.trace_ids[k],
-        }
-
-
-def write_shard(rows: list[dict], features: Features, folder: Path, name: str) -> None:
-    """Write rows as one Parquet shard atomically (temp file, fsync, rename): a kill never leaves half a shard."""
-    folder.mkdir(parents=True, exist_ok=True)
-    table = Dataset.from_list(rows, features=features).data.table
-    tmp = folder / f".{name}.tmp"
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, folder / name)
-
-
 def generate_traces(
     problems: Dataset,
     cfg: GenerationConfig,
@@ -283,10 +313,16 @@ def generate_traces(
     check_manifest(cfg, output_dir)
     (output_dir / FUNNEL_FILE).unlink(missing_ok=True)  # incomplete until every trace is written
     own_teacher = teacher is None
-    teacher = teacher or build_teacher(cfg)
+    teacher = teacher or (_NamedOnly(cfg) if cfg.ray_address else build_teacher(cfg))
     try:
         units, reasons = plan_units(problems, styles, teacher.model_name, cfg.num_generations)
-        summary = _run_batches(units, cfg, teacher, output_dir, problems.features, progress)
+        features = Features({**problems.features, **TRACE_FEATURES})
+        if cfg.ray_address:
+            from openr1_data.generate.ray_runner import run_on_ray
+
+            summary = run_on_ray(units, cfg, teacher.model_name, features, progress)
+        else:
+            summary = run_plan(units, cfg, teacher, features, progress)
     finally:
         if own_teacher:
             teacher.close()
@@ -328,92 +364,38 @@ def _stage_result(problems: Dataset, styles, reasons: list, traces: Dataset, n: 
     return StageResult(traces, rejected, stats)
 
 
-def _run_batches(
-    units: list[Unit],
-    cfg: GenerationConfig,
-    teacher: Teacher,
-    output_dir: Path,
-    problem_features,
-    progress: bool,
+def run_plan(
+    units: list[Unit], cfg: GenerationConfig, teacher: Teacher, features: Features, progress: bool = True
 ) -> GenerationSummary:
-    features = Features({**problem_features, **TRACE_FEATURES})
+    """Generate every trace of `units` not yet in `cfg.output_dir` through `teacher`, streaming into shards."""
+    output_dir = Path(cfg.output_dir)
     done = written_trace_ids(output_dir)
-    summary = GenerationSummary(planned=sum(len(u.trace_ids) for u in units))
-    summary.skipped_existing = sum(tid in done for u in units for tid in u.trace_ids)
-    bar = tqdm(
-        total=summary.planned,
-        initial=summary.skipped_existing,
-        unit="trace",
-        disable=not progress,
-        desc="generate",
-        file=sys.stderr,
+    planned = sum(len(u.trace_ids) for u in units)
+    todo = pending_traces(units, done)
+    summary = GenerationSummary(planned=planned, skipped_existing=planned - len(todo))
+    writer = ShardWriter(shard_folder(output_dir), features, cfg.shard_traces, cfg.shard_seconds)
+    scheduler = TraceScheduler(
+        todo,
+        cfg.sampling(),
+        cfg.seed,
+        teacher.model_name,
+        writer,
+        forcing=cfg.forcing(),
+        batch_size=cfg.batch_size * cfg.num_generations,
+        summary=summary,
+        progress=progress,
     )
-    start = time.perf_counter()
-    for b in range(0, len(units), cfg.batch_size):
-        batch = [u for u in units[b : b + cfg.batch_size] if not all(t in done for t in u.trace_ids)]
-        if not batch:
-            continue
-        sampling = cfg.sampling()
-        sampling.seed = batch_seed(cfg.seed, [t for u in batch for t in u.trace_ids])
-        prompts = [u.style.build(u.row) for u in batch]
-        outputs = teacher.generate(prompts, sampling, n=cfg.num_generations)
-        if cfg.thinking_budget is not None or cfg.force_unclosed_on_stop:
-            outputs = _apply_budget_forcing(teacher, batch, prompts, outputs, sampling, cfg)
-        rows = [
-            r
-            for unit, completions in zip(batch, outputs, strict=True)
-            for r in trace_rows(unit, completions, teacher.model_name)
-            if r["trace_id"] not in done
-        ]
-        write_shard(
-            rows,
-            features,
-            shard_folder(output_dir),
-            f"batch-{b // cfg.batch_size:06d}-{sampling.seed:08x}.parquet",
-        )
-        done.update(r["trace_id"] for r in rows)
-        summary.generated += len(rows)
-        summary.completion_tokens += sum(r["completion_tokens"] for r in rows)
-        summary.finish_reasons.update(r["finish_reason"] for r in rows)
-        summary.parse_issues.update(r["parse_issue"] for r in rows if r["parse_issue"])
-        summary.seconds = time.perf_counter() - start
-        bar.update(len(rows))
-        bar.set_postfix(tok_s=f"{summary.completion_tokens / max(summary.seconds, 1e-9):.1f}")
-    bar.close()
-    summary.seconds = time.perf_counter() - start
-    return summary
+    return scheduler.run(as_streaming(teacher))
 
 
-def _apply_budget_forcing(teacher, batch, prompts, outputs, sampling, cfg: GenerationConfig):
-    """Budget forcing: think styles get a forced answer; with `force_unclosed_on_stop`, RLT explanations that
-    ended without their closing tag get it. Other styles pass through unchanged."""
-    outputs = list(outputs)
-    if cfg.force_unclosed_on_stop:
-        rlt = [i for i, unit in enumerate(batch) if unit.style.parser == "rlt"]
-        for i, samples in zip(rlt, close_explanations([outputs[i] for i in rlt]), strict=True):
-            outputs[i] = samples
-    think = [i for i, unit in enumerate(batch) if unit.style.parser == "think"]
-    forced = force_answers(
-        teacher,
-        [prompts[i] for i in think],
-        [outputs[i] for i in think],
-        sampling,
-        cfg.forced_answer_tokens,
-        also_on_stop=cfg.force_unclosed_on_stop,
-    )
-    for i, samples in zip(think, forced, strict=True):
-        outputs[i] = samples
-    return outputs
+class _NamedOnly(Teacher):
+    """Stands in for the teacher on a Ray driver, which plans with the teacher's name but generates nothing
+    itself (each replica builds its own teacher)."""
 
+    def __init__(self, cfg: GenerationConfig):
+        from openr1_data.teachers.transformers_backend import provenance_name
 
-def load_traces(output_dir: str | Path, trace_ids: set[str] | None = None) -> Dataset:
-    """All traces written in `output_dir` (optionally only those in `trace_ids`), as one Dataset."""
-    shards = sorted(str(p) for p in shard_folder(output_dir).glob("*.parquet"))
-    if not shards:
-        return Dataset.from_dict({"trace_id": []})
-    traces = load_dataset("parquet", data_files=shards, split="train")
-    if trace_ids is not None:
-        keep = [i for i, t in enumerate(traces["trace_id"]) if t in trace_ids]
-        if len(keep) != len(traces):
-            traces = traces.select(keep)
-    return traces
+        super().__init__(provenance_name(cfg.teacher_model))
+
+    def generate(self, prompts, sampling, n=1):
+        raise RuntimeError("the Ray driver does not generate; its replicas do")

@@ -4,13 +4,21 @@ A teacher takes chat prompts (lists of `{"role", "content"}` messages) and sampl
 every prompt, `n` completions with their finish reason and token count. When the last message of a prompt has the
 role "assistant", the backend continues that message instead of starting a new turn (used by prompt styles with a
 pre-filled assistant turn, such as RLT, and by budget forcing).
+
+Streaming (`Teacher.stream`): the generation stage hands a teacher a `RequestFeed` instead of a list. The teacher
+pulls `Request`s whenever it has room, each with its own seed, and hands every `Completion` back as soon as it is
+done, so a server or engine stays full across the whole plan instead of waiting for the slowest sequence of each
+batch. Backends that cannot stream keep the default: fixed batches through `generate`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 Message = dict[str, str]
 Prompt = list[Message]
@@ -42,6 +50,56 @@ class Completion:
     forced: bool = False
 
 
+@dataclass
+class Request:
+    """One completion to produce: its prompt, its sampling (with this request's own seed) and the caller's key."""
+
+    key: Hashable
+    prompt: Prompt
+    sampling: SamplingParams
+
+
+class RequestFeed(Protocol):
+    """What a streaming teacher pulls requests from and hands completions back to (the generation scheduler)."""
+
+    #: requests per `generate` call for backends that only batch (the default `Teacher.stream`)
+    batch_size: int
+
+    def next_request(self) -> Request | None:
+        """The next request to send, or None when none is ready now (more may follow once results come back)."""
+
+    def complete(self, request: Request, completion: Completion) -> None:
+        """Take the completion of a request the teacher got from `next_request` (may queue follow-up requests)."""
+
+    def heartbeat(self, in_flight: int, retries: int = 0) -> None:
+        """Called regularly while requests are in flight (progress, time-based shard writes)."""
+
+
+class ListFeed:
+    """A feed over a fixed list of requests that collects the completions by key (`Teacher.generate` via
+    `stream`)."""
+
+    def __init__(self, requests: Sequence[Request], batch_size: int = 16):
+        self._pending = list(reversed(requests))
+        self.batch_size = batch_size
+        self.results: dict[Hashable, Completion] = {}
+
+    def next_request(self) -> Request | None:
+        return self._pending.pop() if self._pending else None
+
+    def complete(self, request: Request, completion: Completion) -> None:
+        self.results[request.key] = completion
+
+    def heartbeat(self, in_flight: int, retries: int = 0) -> None:
+        pass
+
+
+def combined_seed(seeds: Sequence[int]) -> int:
+    """One seed for a batch of requests (backends that seed a whole call): a function of every request's seed."""
+    digest = hashlib.sha256(",".join(str(s) for s in seeds).encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
 def continues_assistant(prompt: Prompt) -> bool:
     """True when the prompt ends with an assistant message that the teacher should continue."""
     return bool(prompt) and prompt[-1].get("role") == "assistant"
@@ -52,6 +110,9 @@ class Teacher(ABC):
 
     #: short backend name recorded in provenance ("transformers", "openai", "vllm", ...)
     backend: str = "base"
+    #: True when `stream` samples every request with its own seed, so a completion does not depend on what else
+    #: was generated with it (batching, concurrency, resume points). False: the default batched `stream`.
+    seeds_per_request: bool = False
 
     def __init__(self, model_name: str):
         self.model_name = model_name
@@ -66,6 +127,30 @@ class Teacher(ABC):
         prompts with the same seed (the generation stage derives the seed from the batch it generates).
         """
 
+    def stream(self, feed: RequestFeed) -> None:
+        """Generate every request `feed` hands out and give each completion back to it, until it has none left.
+
+        Default for backends that can only batch: `feed.batch_size` requests per round of `generate` calls. The
+        requests of one prompt become one prompt with `n` samples; prompts whose sampling matches apart from the
+        seed share a call, seeded by `combined_seed` of their requests' seeds, so a completion depends on the batch
+        it was generated in. Streaming backends override this.
+        """
+        while True:
+            batch: list[Request] = []
+            while len(batch) < max(1, feed.batch_size) and (request := feed.next_request()) is not None:
+                batch.append(request)
+            if not batch:
+                return
+            for calls in _batched_calls(batch):
+                prompts = [samples[0].prompt for samples in calls]
+                seeds = [r.sampling.seed for samples in calls for r in samples]
+                sampling = replace(calls[0][0].sampling, seed=combined_seed(seeds))
+                outputs = self.generate(prompts, sampling, n=len(calls[0]))
+                for samples, completions in zip(calls, outputs, strict=True):
+                    for request, completion in zip(samples, completions, strict=True):
+                        feed.complete(request, completion)
+            feed.heartbeat(in_flight=0)
+
     def close(self) -> None:  # noqa: B027 (optional hook, most backends hold nothing to release)
         """Release resources (servers, GPU memory). Safe to call more than once."""
 
@@ -74,3 +159,23 @@ class Teacher(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _batched_calls(batch: Sequence[Request]) -> list[list[list[Request]]]:
+    """`generate` calls for a batch of requests: each call is a list of prompts, each prompt the list of its
+    requests (its samples); one call shares the sampling apart from the seed, and the number of samples."""
+    by_prompt: dict[tuple, list[Request]] = {}
+    for request in batch:
+        s = request.sampling
+        key = (
+            json.dumps(request.prompt, sort_keys=True),
+            s.temperature,
+            s.top_p,
+            s.max_new_tokens,
+            tuple(s.stop),
+        )
+        by_prompt.setdefault(key, []).append(request)
+    calls: dict[tuple, list[list[Request]]] = {}
+    for key, samples in by_prompt.items():
+        calls.setdefault((*key[1:], len(samples)), []).append(samples)
+    return list(calls.values())

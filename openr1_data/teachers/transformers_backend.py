@@ -1,18 +1,41 @@
-"""Local transformers teacher: batched, left-padded generation, on CPU by default."""
+"""Local transformers teacher: batched, left-padded generation, on CPU by default.
+
+It decodes with its own loop over the model's KV cache rather than `model.generate`, for two reasons: every
+sequence is sampled from its own seeded generator (so a trace does not depend on the other rows of its batch, and a
+resumed run repeats an uninterrupted one), and a sequence that ends leaves the batch at once (reasoning traces are
+heavy-tailed: most end early, and `generate` would keep decoding padding for them until the longest ends).
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher, continues_assistant
+from openr1_data.teachers.base import (
+    Completion,
+    ListFeed,
+    Prompt,
+    Request,
+    RequestFeed,
+    SamplingParams,
+    Teacher,
+    continues_assistant,
+)
 from openr1_data.teachers.default_model import DEFAULT_TEACHER, default_teacher_path
+from openr1_data.teachers.openai_backend import request_seed
 
 DEFAULT_TEACHER_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def provenance_name(model: str) -> str:
+    """The teacher name a model argument is recorded under (and trace ids are made from), without loading it."""
+    return DEFAULT_TEACHER_NAME if model in (DEFAULT_TEACHER, "default") else model
 
 
 def resolve_model(model: str) -> tuple[str, str]:
@@ -31,9 +54,11 @@ def resolve_model(model: str) -> tuple[str, str]:
 
 class TransformersTeacher(Teacher):
     """A local transformers model. Prompts are rendered with the tokenizer's chat template and generated in
-    left-padded batches of `batch_size` sequences (prompts sorted by length so padding stays small)."""
+    left-padded batches of `batch_size` sequences; each sequence has its own seed and leaves the batch when it
+    ends."""
 
     backend = "transformers"
+    seeds_per_request = True
 
     def __init__(
         self,
@@ -65,6 +90,9 @@ class TransformersTeacher(Teacher):
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.eos_ids = self._eos_ids()
+        # transformers renamed `past_key_values` to `cache` (5.24); speak whichever this version knows
+        forward_params = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -79,42 +107,112 @@ class TransformersTeacher(Teacher):
             return self.tokenizer.apply_chat_template(prompt, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
-    @torch.inference_mode()
     def generate(
         self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
     ) -> list[list[Completion]]:
-        texts = [self.render(p) for p in prompts]
-        # One sequence per (prompt, sample); sorted by prompt length so each batch pads little.
-        jobs = sorted(((i, s) for i in range(len(texts)) for s in range(n)), key=lambda j: len(texts[j[0]]))
-        results: list[list[Completion | None]] = [[None] * n for _ in texts]
-        torch.manual_seed(sampling.seed)
-        for start in range(0, len(jobs), self.batch_size):
-            chunk = jobs[start : start + self.batch_size]
-            for (i, s), completion in zip(
-                chunk, self._generate_batch([texts[i] for i, _ in chunk], sampling), strict=True
-            ):
-                results[i][s] = completion
-        return results  # type: ignore[return-value]
+        """`n` completions per prompt, in prompt order; sample `j` of prompt `i` is seeded with
+        `request_seed(sampling.seed, i, j, n)` (the seed the HTTP and vLLM teachers give it)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        requests = [
+            Request((i, j), prompt, replace(sampling, seed=request_seed(sampling.seed, i, j, n)))
+            for i, prompt in enumerate(prompts)
+            for j in range(n)
+        ]
+        feed = ListFeed(requests)
+        self.stream(feed)
+        return [[feed.results[(i, j)] for j in range(n)] for i in range(len(prompts))]
 
-    def _generate_batch(self, texts: list[str], sampling: SamplingParams) -> list[Completion]:
+    def stream(self, feed: RequestFeed) -> None:
+        """Generate the feed's requests `batch_size` sequences at a time, each sampled with its own seed.
+
+        A sequence leaves the batch as soon as it ends (its completion goes back to the feed at once), so the
+        batch does not keep decoding padding for the rows that finished early. Requests whose sampling differs in
+        more than the seed and the token budget wait for a batch of their own.
+        """
+        held: list[Request] = []
+        while True:
+            batch: list[Request] = []
+            rest: list[Request] = []
+            for request in held:
+                (batch if len(batch) < self.batch_size and _same_batch(batch, request) else rest).append(
+                    request
+                )
+            held = rest
+            while len(batch) < self.batch_size and (request := feed.next_request()) is not None:
+                (batch if _same_batch(batch, request) else held).append(request)
+            if not batch:
+                return
+            self._decode(batch, feed)
+
+    @torch.inference_mode()
+    def _decode(self, batch: list[Request], feed: RequestFeed) -> None:
+        """Prefill a left-padded batch, then decode one token per live row per step, dropping ended rows."""
+        sampling = batch[0].sampling
+        texts = [self.render(r.prompt) for r in batch]
         # The chat template already wrote any special tokens, so do not add them again.
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
             self.device
         )
-        kwargs = dict(
-            max_new_tokens=sampling.max_new_tokens,
-            eos_token_id=self.eos_ids,
-            pad_token_id=self.tokenizer.pad_token_id,
+        attention = enc["attention_mask"]
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=enc["input_ids"], attention_mask=attention, position_ids=positions, use_cache=True
         )
+        cache, logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
+        generators = [torch.Generator(device=self.device).manual_seed(r.sampling.seed) for r in batch]
+        tokens: list[list[int]] = [[] for _ in batch]
+        live = list(range(len(batch)))  # batch rows still decoding, in cache order
+        while live:
+            next_ids = self._pick(logits, sampling, [generators[i] for i in live])
+            ended = []
+            for slot, row in enumerate(live):
+                tokens[row].append(int(next_ids[slot]))
+                if self._ended(tokens[row], batch[row].sampling):
+                    ended.append(slot)
+                    feed.complete(batch[row], self._to_completion(tokens[row], batch[row].sampling))
+            if ended:
+                gone = set(ended)
+                keep = [slot for slot in range(len(live)) if slot not in gone]
+                if not keep:
+                    break
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                attention, positions, next_ids = attention[index], positions[index], next_ids[index]
+                live = [live[slot] for slot in keep]
+            attention = torch.cat([attention, attention.new_ones((len(live), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+            out = self.model(
+                input_ids=next_ids[:, None],
+                attention_mask=attention,
+                position_ids=positions,
+                use_cache=True,
+                **{self._cache_arg: cache},
+            )
+            cache, logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
+            feed.heartbeat(in_flight=len(live))
+
+    def _pick(self, logits: torch.Tensor, sampling: SamplingParams, generators: list) -> torch.Tensor:
+        """Next token of every live row: argmax when greedy, else one draw per row from its own generator."""
         if sampling.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
+            return logits.argmax(dim=-1)
+        scores = logits.float() / sampling.temperature
+        if sampling.top_p < 1.0:
+            ordered, order = scores.sort(dim=-1, descending=True)
+            cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
+            # drop a token once the tokens before it already hold top_p of the mass (the first always stays)
+            drop = (cumulative - ordered.softmax(dim=-1)) >= sampling.top_p
+            scores = scores.scatter(-1, order, ordered.masked_fill(drop, float("-inf")))
+        probs = scores.softmax(dim=-1)
+        return torch.cat([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(generators)])
+
+    def _ended(self, tokens: list[int], sampling: SamplingParams) -> bool:
+        if tokens[-1] in self.eos_ids or len(tokens) >= sampling.max_new_tokens:
+            return True
         if sampling.stop:
-            kwargs.update(stop_strings=sampling.stop, tokenizer=self.tokenizer)
-        out = self.model.generate(**enc, **kwargs)
-        new_tokens = out[:, enc["input_ids"].shape[1] :].tolist()
-        return [self._to_completion(tokens, sampling) for tokens in new_tokens]
+            tail = self.tokenizer.decode(tokens[-32:], skip_special_tokens=False)
+            return any(stop in tail for stop in sampling.stop)
+        return False
 
     def _to_completion(self, tokens: list[int], sampling: SamplingParams) -> Completion:
         eos_at = next((k for k, t in enumerate(tokens) if t in self.eos_ids), None)
@@ -126,3 +224,11 @@ class TransformersTeacher(Teacher):
             if stop in text:
                 return Completion(text[: text.index(stop)], "stop", len(tokens))
         return Completion(text, "length", len(tokens))
+
+
+def _same_batch(batch: list[Request], request: Request) -> bool:
+    """Rows of one batch share temperature, top_p and stop strings (each keeps its own seed and token budget)."""
+    if not batch:
+        return True
+    a, b = batch[0].sampling, request.sampling
+    return (a.temperature, a.top_p, a.stop) == (b.temperature, b.top_p, b.stop)
