@@ -56,6 +56,16 @@ class OutputConfig:
     private: bool = field(default=False, metadata={"help": "make the Hub repo private"})
     pretty_name: str | None = field(default=None, metadata={"help": "dataset title in the card"})
 
+    def __post_init__(self) -> None:
+        # Before any work: a finished run's dataset is only replaced when asked (publishing would refuse at the end).
+        folder = Path(self.dataset_dir)
+        if folder.is_dir() and any(folder.iterdir()) and not self.overwrite:
+            raise ValueError(
+                f"--dataset_dir {folder} holds the dataset of an earlier run. Pass --overwrite true to rebuild it "
+                "(finished generations are reused, nothing is generated twice), choose another --dataset_dir, or "
+                f"push it as it is: openr1-data push {folder} USER/NAME"
+            )
+
 
 def curate_problems(
     run: PipelineRecord,

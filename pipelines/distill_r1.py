@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from openr1_data.cli import run_command
 from openr1_data.config import parse_config
 from openr1_data.curate.filters import FilterConfig
 from openr1_data.curate.llm_judge import JudgeConfig
@@ -79,4 +80,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_command("pipelines/distill_r1.py", main, sys.argv[1:]))

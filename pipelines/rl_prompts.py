@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from openr1_data.cli import run_command
 from openr1_data.config import parse_config
 from openr1_data.curate.selection import SelectionConfig
 from openr1_data.curate.verify import VerifyConfig, verify_traces
@@ -84,4 +85,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_command("pipelines/rl_prompts.py", main, sys.argv[1:]))

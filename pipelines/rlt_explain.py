@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from openr1_data.cli import run_command
 from openr1_data.config import parse_config
 from openr1_data.curate.filters import FilterConfig, filter_traces
 from openr1_data.curate.rlt_scoring import RLTRewardConfig
@@ -85,4 +86,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_command("pipelines/rlt_explain.py", main, sys.argv[1:]))

@@ -41,3 +41,21 @@ def test_a_recipe_string_for_a_list_field_is_one_item_not_characters(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError, match="num_generations"):
         cli_main(["generate", "--output_dir", str(tmp_path), "--num_generations", "0", "--debug"])
+
+
+def test_a_finished_pipeline_dataset_is_not_replaced_without_overwrite_and_the_error_comes_first(tmp_path):
+    from openr1_data.pipeline import OutputConfig
+
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    (folder / "README.md").write_text("an earlier run")
+    with pytest.raises(ValueError, match="--overwrite true.*openr1-data push"):
+        OutputConfig(dataset_dir=str(folder))
+    assert OutputConfig(dataset_dir=str(folder), overwrite=True).overwrite
+
+
+def test_evaluation_output_folders_are_per_model():
+    from openr1_data.training.evaluation import EvalConfig
+
+    assert EvalConfig(model="Qwen/Qwen2.5-1.5B").output_dir.endswith("eval/Qwen--Qwen2.5-1.5B")
+    assert EvalConfig(model="smollm2").output_dir != EvalConfig(model="outputs/student-sft").output_dir

@@ -184,8 +184,9 @@ def test_distill_r1_end_to_end_through_transformers_serve(
                          "--dataset_dir", str(strict)])  # fmt: skip
     captured = capsys.readouterr()
     assert "already written (resumed)   12" in captured.out
-    if code == 1:
-        assert "Nothing to publish" in captured.err and not strict.exists()
+    assert code == 0
+    if "No row survived curation" in captured.err:  # the folder still holds what was removed, and why
+        assert (strict / "README.md").exists() and len(load_dataset(str(strict), "rejected", split="train"))
     else:
         assert all(load_dataset(str(strict), "sft", split="train")["correct"])
 
@@ -274,8 +275,10 @@ def test_rl_prompts_end_to_end(tiny_model_dir, offline_cache, tmp_path, capsys):
     code = rl_prompts.main([*common, "--pass_rate_low", "0.2", "--pass_rate_high", "0.8",
                             "--dataset_dir", str(tmp_path / "none")])  # fmt: skip
     captured = capsys.readouterr()
-    assert code == 1 and "Nothing to publish" in captured.err
-    assert "pass_rate_below_low: 3" in captured.err  # the funnel says which stage removed them
+    assert code == 0 and "No row survived curation" in captured.err  # and a folder to inspect
+    assert "pass_rate_below_low: 3" in captured.out  # the funnel says which stage removed them
+    rejected = load_dataset(str(tmp_path / "none"), "rejected", split="train")
+    assert set(rejected["rejected_reason"]) == {"pass_rate_below_low"}
 
     folder = tmp_path / "ds"
     code = rl_prompts.main([*common, "--dataset_dir", str(folder)])  # the CPU recipe keeps pass rate 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 
 from openr1_data.schema import ContractError
 from openr1_data.secrets import redact
@@ -79,17 +80,23 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"openr1-data: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    debug = "--debug" in rest
-    rest = [a for a in rest if a != "--debug"]
     module, func, _ = COMMANDS[name]
+    return run_command(
+        f"openr1-data {name}", lambda args: getattr(importlib.import_module(module), func)(args), rest
+    )
+
+
+def run_command(name: str, entry: Callable[[list[str]], int | None], argv: list[str]) -> int:
+    """Run a command's entry point; a user error prints one redacted line and returns 2 (`--debug`: raise it).
+
+    The `openr1-data` subcommands and the scripts in pipelines/ and train/ all end this way."""
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     try:
-        result = getattr(importlib.import_module(module), func)(rest)
+        result = entry(argv)
     except USER_ERRORS as err:
         if debug:
             raise
-        print(
-            f"openr1-data {name}: error: {redact(str(err))}\n(add --debug to see the traceback)",
-            file=sys.stderr,
-        )
+        print(f"{name}: error: {redact(str(err))}\n(add --debug to see the traceback)", file=sys.stderr)
         return 2
     return int(result or 0)

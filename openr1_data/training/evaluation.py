@@ -28,6 +28,13 @@ from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.teachers import Teacher
 
 
+def model_slug(model: str) -> str:
+    """A folder name for a model: a local folder's name, or a Hub id with `/` as `--`."""
+    path = Path(model)
+    name = path.name if path.exists() else model.replace("/", "--")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "model"
+
+
 @dataclass
 class EvalConfig:
     """What to evaluate, on which benchmarks, and how to sample."""
@@ -64,10 +71,13 @@ class EvalConfig:
         default=None, metadata={"help": "math-verify worker processes (0: in this process)"}
     )
     output_dir: str = field(
-        default="outputs/eval", metadata={"help": "folder for generations and the report"}
+        default="",
+        metadata={"help": "folder for generations and the report (default: outputs/eval/<model name>)"},
     )
 
     def __post_init__(self) -> None:
+        if not self.output_dir:  # one folder per model, so evaluating a second model never meets the first's
+            self.output_dir = str(Path("outputs") / "eval" / model_slug(self.model))
         if self.num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
         if not self.benchmarks:
