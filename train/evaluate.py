@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 
+from openr1_data.cli import run_command
 from openr1_data.cli.evaluate import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_command("train/evaluate.py", main, sys.argv[1:]))

@@ -19,6 +19,7 @@ import sys
 from transformers import set_seed
 from trl import GRPOTrainer, ModelConfig, get_peft_config
 
+from openr1_data.cli import run_command
 from openr1_data.config import parse_config
 from openr1_data.curate.rlt_scoring import RLTReward, RLTRewardConfig
 from openr1_data.funnel import PipelineRecord
@@ -103,4 +104,5 @@ def main(
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    main(*parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), sys.argv[1:]))
+    run = lambda argv: main(*parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), argv)) and 0  # noqa: E731
+    sys.exit(run_command("train/grpo.py", run, sys.argv[1:]))

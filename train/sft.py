@@ -18,6 +18,7 @@ import sys
 from transformers import set_seed
 from trl import ModelConfig, SFTTrainer, get_peft_config
 
+from openr1_data.cli import run_command
 from openr1_data.config import parse_config
 from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
 from openr1_data.training.configs import DataArguments, SFTConfig
@@ -62,4 +63,5 @@ def main(data_args: DataArguments, training_args: SFTConfig, model_args: ModelCo
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    main(*parse_config((DataArguments, SFTConfig, ModelConfig), sys.argv[1:]))
+    run = lambda argv: main(*parse_config((DataArguments, SFTConfig, ModelConfig), argv)) and 0  # noqa: E731
+    sys.exit(run_command("train/sft.py", run, sys.argv[1:]))
