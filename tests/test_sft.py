@@ -90,7 +90,10 @@ def test_sft_saves_model_tokenizer_card_and_stops_on_the_turn_end(trained):
     _, out = trained
     for name in ("model.safetensors", "config.json", "tokenizer.json", "README.md", "generation_config.json"):
         assert (out / name).exists(), name
-    assert "sft" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "sft" in card and "None" not in card  # not TRL's "Model Card for None"
+    assert "trained with TRL's SFT trainer" in card and "a local dataset folder" in card
+    assert "| max_steps |" in card
     tokenizer = AutoTokenizer.from_pretrained(out)
     eos = json.loads((out / "generation_config.json").read_text())["eos_token_id"]
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") in (eos if isinstance(eos, list) else [eos])
@@ -182,3 +185,25 @@ def test_templates_that_would_break_training_are_refused(tiny_model_dir, tmp_pat
         prepare_tokenizer(tokenizer, chat_template=str(no_markers), assistant_only_loss=True)
     with pytest.raises(ValueError, match="does not have"):
         prepare_tokenizer(tokenizer, chat_template="{{ '<|start_header_id|>' }}")
+
+
+def test_model_card_names_base_model_dataset_and_the_data_funnel(tmp_path):
+    from types import SimpleNamespace
+
+    from openr1_data.funnel import Funnel, StageStats
+    from openr1_data.training.model_card import render_model_card
+
+    args = SimpleNamespace(learning_rate=1e-5, max_steps=10, seed=0)
+    card = render_model_card(
+        model_name="student", base_model="Qwen/Qwen2.5-1.5B", dataset_name="me/traces", trainer_kind="sft",
+        training_args=args, tags=["math"],
+    )  # fmt: skip
+    assert "base_model: Qwen/Qwen2.5-1.5B" in card and "- me/traces" in card and "- math" in card
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    Funnel([StageStats("filter", 10, 4, {"too_long": 6})]).save(folder / "funnel.json")
+    card = render_model_card(
+        model_name="student", base_model="Qwen/Qwen2.5-1.5B", dataset_name=str(folder), trainer_kind="sft",
+        training_args=args, tags=[],
+    )  # fmt: skip
+    assert "datasets:" not in card and "a local dataset folder (`dataset`)" in card and "too_long: 6" in card

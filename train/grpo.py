@@ -97,12 +97,22 @@ def main(
             func.bind_teacher(trainer.accelerator.unwrap_model(trainer.model), tokenizer)
 
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    save_and_push(trainer, training_args, script_args.dataset_name, tags=["grpo"])
+    save_and_push(
+        trainer,
+        training_args,
+        script_args.dataset_name,
+        tags=["grpo"],
+        base_model=model_args.model_name_or_path,
+    )
     logger.info("model saved to %s", training_args.output_dir)
     return trainer
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    run = lambda argv: main(*parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), argv)) and 0  # noqa: E731
+
+    def run(argv: list[str]) -> int:
+        main(*parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), argv))
+        return 0
+
     sys.exit(run_command("train/grpo.py", run, sys.argv[1:]))

@@ -56,12 +56,18 @@ def main(data_args: DataArguments, training_args: SFTConfig, model_args: ModelCo
         peft_config=get_peft_config(model_args),
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    save_and_push(trainer, training_args, data_args.dataset_name, tags=["sft"])
+    save_and_push(
+        trainer, training_args, data_args.dataset_name, tags=["sft"], base_model=model_args.model_name_or_path
+    )
     logger.info("model saved to %s", training_args.output_dir)
     return trainer
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    run = lambda argv: main(*parse_config((DataArguments, SFTConfig, ModelConfig), argv)) and 0  # noqa: E731
+
+    def run(argv: list[str]) -> int:
+        main(*parse_config((DataArguments, SFTConfig, ModelConfig), argv))
+        return 0
+
     sys.exit(run_command("train/sft.py", run, sys.argv[1:]))

@@ -7,9 +7,12 @@ Configs are in `configs.py`, chat templates in `chat_template.py`, data in `data
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from openr1_data.training.model_card import write_model_card
 
 # -------------------------------------------------------------------------------------------------- models
 
@@ -35,13 +38,33 @@ def set_model_init_kwargs(model_args: Any, training_args: Any) -> str:
     return resolve_model_path(model_args.model_name_or_path)
 
 
-def save_and_push(trainer: Any, training_args: Any, dataset_name: str | None, tags: list[str]) -> None:
-    """Save model + tokenizer + model card to `output_dir`; push them when `--push_to_hub` is set."""
+def save_and_push(
+    trainer: Any, training_args: Any, dataset_name: str | None, tags: list[str], base_model: str
+) -> None:
+    """Save model + tokenizer + our model card to `output_dir`; upload the folder when `--push_to_hub` is set.
+
+    The folder is uploaded as saved (`Trainer.push_to_hub` would write TRL's card over ours)."""
     trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.create_model_card(dataset_name=dataset_name, tags=["openr1-data", *tags])
+    if not trainer.accelerator.is_main_process:
+        return
+    repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
+    write_model_card(
+        training_args.output_dir,
+        model_name=repo_id,
+        base_model=base_model,
+        dataset_name=dataset_name,
+        trainer_kind=tags[0] if tags else "trl",
+        training_args=training_args,
+        tags=tags[1:],
+    )
     if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=dataset_name)
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=training_args.hub_token)
+        repo = api.create_repo(repo_id, private=training_args.hub_private_repo, exist_ok=True).repo_id
+        api.upload_folder(
+            repo_id=repo, folder_path=training_args.output_dir, commit_message="openr1-data: train"
+        )
 
 
 # ------------------------------------------------------------------------------------------------- rewards
