@@ -256,7 +256,16 @@ def select_problems_by_pass_rate(
     problems = problems.add_column("num_samples", [samples[g] for g in first], feature=Value("int32"))
     problems = problems.add_column("num_correct", [right[g] for g in first], feature=Value("int32"))
     reasons = [pass_rate_reason(rates[g], cfg.pass_rate_low, cfg.pass_rate_high) for g in first]
-    return split_by_reason(problems, reasons, stage)
+    result = split_by_reason(problems, reasons, stage)
+    kept_rates = result.kept[PASS_RATE]
+    if len(kept_rates) and all(r in (0.0, 1.0) for r in kept_rates):
+        print(
+            f"warning: every kept problem has pass rate 0 or 1 ({len(kept_rates)} problems): GRPO learns nothing "
+            "from them (all samples of a prompt score alike, so the advantages are 0). Set --pass_rate_low above 0 "
+            "and --pass_rate_high below 1, or sample with a stronger policy.",
+            file=sys.stderr,
+        )
+    return result
 
 
 @dataclass

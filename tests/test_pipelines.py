@@ -281,9 +281,12 @@ def test_rl_prompts_end_to_end(tiny_model_dir, offline_cache, tmp_path, capsys):
     assert set(rejected["rejected_reason"]) == {"pass_rate_below_low"}
 
     folder = tmp_path / "ds"
-    code = rl_prompts.main([*common, "--dataset_dir", str(folder)])  # the CPU recipe keeps pass rate 0
+    # keeping pass rate 0 on purpose: the set is published, with a warning that GRPO learns nothing from it
+    code = rl_prompts.main([*common, "--pass_rate_low", "0.0", "--dataset_dir", str(folder)])
     assert code == 0
-    assert "already written (resumed)   6" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "already written (resumed)   6" in captured.out
+    assert "every kept problem has pass rate 0 or 1" in captured.err
     problems = load_dataset(str(folder), "problems", split="train")
     assert len(problems) == 3 == len(set(problems["problem_id"]))
     assert {"problem", "answer", "pass_rate", "num_samples", "num_correct"} <= set(problems.column_names)
@@ -293,6 +296,7 @@ def test_rl_prompts_end_to_end(tiny_model_dir, offline_cache, tmp_path, capsys):
     assert all(isinstance(a, str) and a for a in problems["answer"])
     card = (folder / "README.md").read_text()
     assert "**`problems`** (default)" in card and "SFTTrainer" not in card
+    assert "## Pass rates" in card and "| 0 | 3 | 0 |" in card  # the histogram
     assert list(funnel_of(folder))[-1] == "pass_rate"
 
 

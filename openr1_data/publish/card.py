@@ -314,3 +314,24 @@ def rerender_card(folder: str | Path, repo_id: str) -> str | None:
         return None
     context = dict(saved["context"], load_target=repo_id)
     return render_card(context, saved.get("template"))
+
+
+PASS_RATE_BUCKETS = ("0", "(0, 0.25)", "[0.25, 0.5)", "[0.5, 0.75)", "[0.75, 1)", "1")
+
+
+def pass_rate_histogram(kept: Sequence[float | None], rejected: Sequence[float | None]) -> list[dict[str, Any]]:
+    """Problems per pass-rate bucket, kept and rejected (0 and 1 apart: they carry no GRPO signal)."""
+
+    def bucket(rate: float) -> str:
+        if rate <= 0:
+            return PASS_RATE_BUCKETS[0]
+        if rate >= 1:
+            return PASS_RATE_BUCKETS[-1]
+        return PASS_RATE_BUCKETS[1 + min(3, int(rate * 4))]
+
+    rows = {name: {"bucket": name, "kept": 0, "rejected": 0} for name in PASS_RATE_BUCKETS}
+    for key, rates in (("kept", kept), ("rejected", rejected)):
+        for rate in rates:
+            if rate is not None:
+                rows[bucket(rate)][key] += 1
+    return list(rows.values())

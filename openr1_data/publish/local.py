@@ -300,6 +300,14 @@ def publish_local(
     )
 
 
+def _pass_rate_table(kept: Dataset, splits: dict[str, dict[str, Dataset]]) -> list[dict[str, Any]] | None:
+    """The pass-rate histogram of a problems-only dataset: kept problems and the rejected ones that have a rate."""
+    if "pass_rate" not in kept.column_names:
+        return None
+    rejected = [d for d in splits.get(REJECTED_CONFIG, {}).values() if "pass_rate" in d.column_names]
+    return cards.pass_rate_histogram(kept["pass_rate"], [r for d in rejected for r in d["pass_rate"]])
+
+
 def _write_shards(ds: Dataset, root: Path, config: str, split: str, max_rows: int) -> str:
     """Write one split as Parquet shards named after their content; return the data-files pattern.
 
@@ -418,6 +426,7 @@ def _write_folder(
         "funnel_plot": funnel_plot,
         "decontamination": _plain(decontamination),
         "lengths": _plain(lengths),
+        "pass_rates": _pass_rate_table(kept, splits) if main == PROBLEMS_CONFIG else None,
         "lengths_plot": LENGTHS_PLOT,
     }
     readme = cards.render_card(context, settings.template)
