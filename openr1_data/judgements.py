@@ -27,6 +27,7 @@ from openr1_data.prompts.styles import (
     RLT_EXPLANATION_OPEN,
     STYLES,
     ParsedCompletion,
+    answer_block,
 )
 from openr1_data.text import THINK_CLOSE, THINK_OPEN
 
@@ -55,7 +56,8 @@ class Judgement:
 
 
 def parser_kind(prompt_style: str | None, default_style: str = "r1") -> str:
-    """The output parser ("think" or "rlt") of a prompt style name; unknown or file styles parse as "think"."""
+    """The output parser ("think", "rlt", "answer_tag", ...) of a prompt style name; unknown or file styles parse
+    as "think"."""
     style = STYLES.get(prompt_style or default_style)
     return style.parser if style is not None else "think"
 
@@ -125,8 +127,10 @@ def view_trace(
 # Format judgements
 # --------------------------------------------------------------------------------------------------------------
 
+_THINK_TAGS = (THINK_OPEN, THINK_CLOSE, "think")
 _TAGS = {
-    "think": (THINK_OPEN, THINK_CLOSE, "think"),
+    "think": _THINK_TAGS,
+    "answer_tag": _THINK_TAGS,
     "rlt": (RLT_EXPLANATION_OPEN, RLT_EXPLANATION_CLOSE, "explanation"),
 }
 
@@ -134,13 +138,14 @@ _TAGS = {
 def judge_think_block(view: TraceView) -> Judgement:
     """Think block (r1) or explanation (rlt) opened at most once, closed exactly once, and not empty.
 
-    Score (the `tag_count` reward): the share of those three conditions that hold, so 1.0 exactly when it passes.
+    Score (the `tag_count` reward): the share of those three conditions that hold, so 1.0 exactly when it passes;
+    a completion without any tag (or empty) has no block at all and scores 0, not the 1/3 "opened at most once".
     """
-    open_tag, close_tag, name = _TAGS[view.kind]
+    open_tag, close_tag, name = _TAGS.get(view.kind, _THINK_TAGS)
     opens, closes = view.completion.count(open_tag), view.completion.count(close_tag)
     # The opening tag may be absent: chat templates of R1 distills (and the RLT prefill) put it in the prompt.
     nonempty = closes >= 1 and bool((view.parsed.reasoning or "").strip())
-    conditions = (opens <= 1, closes == 1, nonempty)
+    conditions = (opens <= 1 and opens + closes > 0, closes == 1, nonempty)
     score = sum(conditions) / len(conditions)
     if closes == 0:
         if view.kind == "think" and opens == 0:
@@ -156,10 +161,14 @@ def judge_think_block(view: TraceView) -> Judgement:
 
 
 def judge_answer_present(view: TraceView) -> Judgement:
-    """A final answer is present: a `\\boxed{}` after the think block (r1), the reference solution (rlt)."""
+    """A final answer is present: a `\\boxed{}` after the think block (r1), one non-empty `<answer>` block
+    (answer_tag), the reference solution (rlt)."""
     if view.kind == "rlt":
         ok = bool((view.parsed.final or "").strip())
         return Judgement(1.0) if ok else Judgement(0.0, "empty_solution")
+    if view.kind == "answer_tag":
+        _, issue = answer_block(view.parsed.final or "")
+        return Judgement(1.0) if issue is None else Judgement(0.0, issue)
     ok = bool((view.parsed.predicted_answer or "").strip())
     return Judgement(1.0) if ok else Judgement(0.0, "no_boxed_answer")
 
@@ -244,9 +253,23 @@ def cosine_score(
 # --------------------------------------------------------------------------------------------------------------
 
 
+# Scripts written without spaces between words: each character is a token (a word n-gram would be a whole line).
+_UNSPACED = (
+    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+)
+_TOKEN = re.compile(f"[{_UNSPACED}]|[^\\s{_UNSPACED}]+")
+
+
+def repetition_tokens(text: str) -> list[str]:
+    """The tokens repetition is counted on: words, and single characters of unspaced scripts (Chinese, Japanese,
+    Thai, ...), so `这个这个这个` has six tokens, not one word."""
+    return _TOKEN.findall(text)
+
+
 def repetition_share(text: str, ngram_size: int) -> float:
-    """Share of repeated word n-grams: 1 - unique / total (0 for text shorter than one n-gram)."""
-    words = text.split()
+    """Share of repeated token n-grams (`repetition_tokens`): 1 - unique / total (0 for text shorter than one
+    n-gram)."""
+    words = repetition_tokens(text)
     total = len(words) - ngram_size + 1
     if total <= 0:
         return 0.0
@@ -261,7 +284,7 @@ def judge_repetition(
     max_share: float = DEFAULT_MAX_REPETITION_SHARE,
     max_penalty: float = -1.0,
 ) -> Judgement:
-    """Degenerate repetition: rejected when the share of repeated word n-grams exceeds `max_share`.
+    """Degenerate repetition: rejected when the share of repeated token n-grams exceeds `max_share`.
 
     Score: 0 up to `max_share`, then linear down to `max_penalty` at share 1 (with `max_share=0` this is the
     open-r1 / TRL repetition penalty `share * max_penalty`).
@@ -279,10 +302,11 @@ _STEP_MARKERS = re.compile(
 
 def count_steps(text: str) -> int:
     """Reasoning steps: explicit markers (Step 1, numbered or bulleted lines, First/Next/Finally,) or, if more,
-    paragraphs separated by blank lines (RLT explanations separate steps that way)."""
+    paragraphs separated by blank lines (RLT explanations separate steps that way). One paragraph is no step
+    structure at all: it counts 0, so a single block of text earns no partial credit."""
     markers = len(_STEP_MARKERS.findall(text))
     paragraphs = sum(1 for p in re.split(r"\n\s*\n", text) if p.strip())
-    return max(markers, paragraphs)
+    return max(markers, paragraphs if paragraphs > 1 else 0)
 
 
 def judge_steps(text: str, min_steps: int = DEFAULT_MIN_STEPS) -> Judgement:

@@ -219,3 +219,88 @@ def test_verify_cli_reads_a_folder_and_writes_verified_shards(tmp_path, capsys):
     assert out["correct"] == EXPECTED_CORRECT
     printed = capsys.readouterr().out
     assert "verified 12 traces" in printed and "gold_unparseable" in printed
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Issue 17: which \boxed{} answers count, timeouts, set-relation comparison
+# --------------------------------------------------------------------------------------------------------------
+
+# (gold, completion): "find all" answers written as several boxes, each equal to a gold that lists them all.
+MULTI_BOX = [
+    ("-2, 1", "<think>\nTry the factors.\n</think>\nThe integers are \\boxed{-2} and \\boxed{1}."),
+    ("(2,1),(1,2)", "<think>\nSymmetric.\n</think>\n\\boxed{(2, 1)}, \\boxed{(1, 2)}"),
+    ("k = 45, n = 2", "<think>\nSolve.\n</think>\n\\boxed{k = 45} \\quad \\text{and} \\quad \\boxed{n = 2}"),
+    ("\\{1,2,3\\}", "<think>\nList them.\n</think>\n\\boxed{1},\\boxed{2},\\boxed{3}"),
+]
+# An intermediate box, then an explicit final statement: the statement is the answer.
+INTERMEDIATE = (
+    "10455",
+    "<think>\nCount subsets.\n</think>\nThere are $2^8 - 1 = \\boxed{255}$ non-empty subsets, and each is counted "
+    "41 times, so the total is $255 \\cdot 41$. The final answer is $10,455$.",
+)
+
+
+def _parsed_traces(pairs: list[tuple[str, str]]) -> Dataset:
+    """Traces as generation writes them: the r1 style's parser fills final and predicted_answer."""
+    from openr1_data.prompts import get_style
+
+    rows = []
+    for i, (gold, completion) in enumerate(pairs):
+        parsed = get_style("r1").parse(completion, {})
+        rows.append(
+            {
+                "problem_id": f"p{i}",
+                "answer": gold,
+                "completion": completion,
+                "final": parsed.final,
+                "predicted_answer": parsed.predicted_answer,
+            }
+        )
+    return Dataset.from_list(rows)
+
+
+def test_several_boxes_are_one_answer_and_a_final_statement_beats_an_intermediate_box():
+    ds = _parsed_traces([*MULTI_BOX, INTERMEDIATE])
+    assert ds["predicted_answer"] == ["-2, 1", "(2, 1), (1, 2)", "k = 45, n = 2", "1, 2, 3", "10,455"]
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [True] * 5
+    # Only the last box would have scored every one of them wrong (the defect): prove the golds are strict.
+    last_only = [
+        is_correct(gold, box)
+        for gold, box in zip(ds["answer"], ["1", "(1, 2)", "n = 2", "3", "255"], strict=True)
+    ]
+    assert last_only == [False] * 5
+
+
+def test_answer_from_final_rereads_traces_parsed_with_the_last_box_only():
+    ds = _parsed_traces(MULTI_BOX).remove_columns(["predicted_answer"])
+    ds = ds.add_column("predicted_answer", ["1", "(1, 2)", "n = 2", "3"])  # an older parser's last box
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [False] * 4
+    reread = verify_traces(ds, VerifyConfig(verify_num_proc=0, answer_from_final=True))
+    assert reread["correct"] == [True] * 4
+    with pytest.raises(ContractError, match="final"):
+        verify_traces(ds.remove_columns(["final"]), VerifyConfig(verify_num_proc=0, answer_from_final=True))
+
+
+def test_allow_set_relation_comp_is_a_verify_option():
+    # math-verify compares a relation answer with a set gold only when asked to.
+    ds = Dataset.from_dict(
+        {"answer": ["[-2, 7]", "(-\\infty, 3)"], "predicted_answer": ["-2 \\le x \\le 7", "x<3"]}
+    )
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [False, False]
+    lenient = VerifyConfig(verify_num_proc=0, allow_set_relation_comp=True)
+    assert verify_traces(ds, lenient)["correct"] == [True, True]
+    assert is_correct("[-2, 7]", "x \\in [-2, 7]") is True  # a membership answer is a set already
+
+
+def test_a_timeout_is_not_cached_as_a_verdict():
+    # A polynomial with hundreds of terms: about 2 s of parsing here, more than a 1 s timeout allows.
+    slow = " + ".join(f"\\frac{{{i}}}{{{i + 1}}}x^{{{i}}}" for i in range(1, 400))
+    verifier = AnswerVerifier(AnswerOptions(timeout_seconds=1))
+    assert verifier.check("1", slow) == (None, "timeout")
+    assert verifier.check(slow, slow) == (None, "gold_timeout")  # parsed again: the timeout was not cached
+    assert (verifier.stats.parses, verifier.stats.timeouts) == (3, 2)  # "1" once, the slow text twice
+    verifier.options = AnswerOptions(timeout_seconds=120)  # the load is gone: the same verifier now decides
+    assert verifier.check(slow, slow) == (True, None)
+    assert (
+        verifier.check(slow, slow) == (True, None) and verifier.stats.pair_cache_hits == 1
+    )  # verdicts are cached

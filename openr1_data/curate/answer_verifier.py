@@ -3,6 +3,8 @@
 `AnswerVerifier.check(gold, predicted, final)` compares gold first; an unparseable gold gives None (never True);
 parsed values are cached by text so each gold is parsed once; math-verify's signal-based timeouts guard every
 parse and comparison (they need the main thread of a process, so `verify.py` runs rows in worker processes).
+A timeout is never cached: it says how busy the machine was, not what the text is, so the next call tries again.
+Which `\\boxed{}` answers count is decided before this module (`text.final_answer`, used by the style parsers).
 The verdict names (`GOLD_MISSING`, `NO_ANSWER`, ...) live in `openr1_data.judgements`.
 """
 
@@ -37,6 +39,7 @@ class AnswerOptions:
     float_rounding: int = 6
     numeric_precision: int = 15
     strict: bool = True
+    allow_set_relation_comp: bool = False
 
     def __post_init__(self) -> None:
         # math-verify arms signal.alarm(int): a float or a value < 1 silently disables or breaks the timeout.
@@ -117,7 +120,8 @@ class AnswerVerifier:
             self.stats.parse_cache_hits += 1
             return hit
         result = self._parse_uncached(text, anchored=anchored)
-        self._parsed.put(key, result)
+        if result[1] != TIMEOUT:  # a timeout under load must not make this text unparseable for the whole run
+            self._parsed.put(key, result)
         return result
 
     def _parse_uncached(self, text: str, *, anchored: bool) -> tuple[list | None, str | None]:
@@ -163,6 +167,7 @@ class AnswerVerifier:
                         float_rounding=self.options.float_rounding,
                         numeric_precision=self.options.numeric_precision,
                         strict=self.options.strict,
+                        allow_set_relation_comp=self.options.allow_set_relation_comp,
                         timeout_seconds=self._timeout(),
                         raise_on_error=True,
                     ):
@@ -219,7 +224,8 @@ class AnswerVerifier:
         else:
             verdict = self._compare(gold_parsed, answer_parsed)
             result = (None, TIMEOUT) if verdict is None else (verdict, None)
-        self._pairs.put(pair_key, result)
+        if result[1] != TIMEOUT:
+            self._pairs.put(pair_key, result)
         return result
 
 

@@ -30,7 +30,7 @@ from datasets import Dataset, Value
 
 from openr1_data.schema import ANSWER, PROBLEM, ContractError, require_columns
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
-from openr1_data.text import split_think
+from openr1_data.text import final_answer, split_think
 
 CORRECT = "correct"
 CORRECT_MATH_VERIFY = "correct_math_verify"
@@ -242,12 +242,15 @@ def _column(dataset: Dataset, name: str) -> list:
     return dataset.select_columns([name]).with_format("arrow")[:].column(0).to_pylist()
 
 
-def _response_text(predicted: str | None, final: str | None, completion: str | None, chars: int) -> str:
-    """What the judge reads as the answer: the extracted answer, else the end of the trace's final text."""
+def judge_response_text(predicted: str | None, final: str | None, completion: str | None, chars: int) -> str:
+    """What the judge reads as the answer: the extracted answer, else the text's `\\boxed{}` answer by the rule
+    every stage uses (`text.final_answer`: several boxes are one answer), else the end of the final text."""
     if (predicted or "").strip():
         return predicted.strip()
     text = (final or completion or "").strip()
-    return text[-chars:]
+    # of a whole completion, only what follows its think block can hold the final answer
+    answer = final_answer(final or split_think(completion or "")[1])
+    return answer or text[-chars:]
 
 
 def build_judge(config: JudgeConfig) -> Teacher:
@@ -307,7 +310,7 @@ def judge_traces(
     skipped: Counter = Counter()
     questions: dict[tuple[str, str, str], list[int]] = {}
     for i in range(len(dataset)):
-        response = _response_text(predicted[i], finals[i], completions[i], config.judge_response_chars)
+        response = judge_response_text(predicted[i], finals[i], completions[i], config.judge_response_chars)
         reason = judge_reason(mv[i], errors[i], predicted[i], finish[i], golds[i], response, config)
         if reason == "not_needed":
             stats.not_needed += 1

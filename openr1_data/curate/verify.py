@@ -41,6 +41,7 @@ from openr1_data.curate.answer_verifier import (
 )
 from openr1_data.judgements import VERIFY_ERRORS, WORKER_CRASHED
 from openr1_data.schema import ANSWER, ContractError, require_columns
+from openr1_data.text import final_answer
 
 CORRECT = "correct"
 VERIFY_ERROR = "verify_error"
@@ -78,6 +79,20 @@ class VerifyConfig:
     float_rounding: int = field(default=6, metadata={"help": "math-verify float_rounding"})
     numeric_precision: int = field(default=15, metadata={"help": "math-verify numeric_precision"})
     strict: bool = field(default=True, metadata={"help": "math-verify strict mode (variables matter)"})
+    allow_set_relation_comp: bool = field(
+        default=False,
+        metadata={
+            "help": "math-verify: a relation answer may equal a set gold (`-2 \\le x \\le 7` for `[-2, 7]`); off: "
+            "only a set answer is compared with a relation gold"
+        },
+    )
+    answer_from_final: bool = field(
+        default=False,
+        metadata={
+            "help": "re-read every trace's answer from its `final` text with the boxed-answer rule instead of the "
+            "prediction column (traces parsed by another tool or an older version); reads the long column"
+        },
+    )
     gold_column: str = field(default=ANSWER, metadata={"help": "column with the gold answer"})
     prediction_column: str = field(
         default="predicted_answer", metadata={"help": "column with the trace's answer"}
@@ -456,6 +471,17 @@ def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Datas
         ),
     )
     short = dataset.select_columns([config.gold_column, config.prediction_column]).with_format("arrow")[:]
+    predictions = short.column(1)
+    if config.answer_from_final:
+        require_columns(
+            dataset.column_names,
+            [config.final_column],
+            what="verify --answer_from_final",
+            fix=f"Traces need the text after the reasoning in '{config.final_column}' (pass --final_column).",
+        )
+        # The rule every stage uses for which \boxed{} answers count (several boxes = one answer).
+        texts = dataset.select_columns([config.final_column]).with_format("arrow")[:].column(0).to_pylist()
+        predictions = pa.array([final_answer(t) for t in texts], type=pa.string())
     finals = None
     if config.fallback_to_final and config.final_column in dataset.column_names:
         final_view = dataset.select_columns([config.final_column]).with_format("arrow")
@@ -463,7 +489,7 @@ def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Datas
         def finals(positions: np.ndarray) -> list[str | None]:
             return final_view[positions.tolist()].column(0).to_pylist()
 
-    result = verify_columns(short.column(0), short.column(1), config, finals=finals)
+    result = verify_columns(short.column(0), predictions, config, finals=finals)
     out = dataset.remove_columns([c for c in (CORRECT, VERIFY_ERROR) if c in dataset.column_names])
     out = out.add_column(CORRECT, result.correct, feature=Value("bool"))
     out = out.add_column(VERIFY_ERROR, result.verify_error, feature=Value("string"))

@@ -7,6 +7,7 @@ they return a `parse_issue` string instead, which the filters turn into a reject
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 
 from openr1_data.teachers.base import Prompt
-from openr1_data.text import gold_answer, last_boxed, split_think
+from openr1_data.text import final_answer, gold_answer, split_think
 
 R1_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -43,6 +44,26 @@ STEPS_SYSTEM = (
 )
 
 
+# Answer tags (open-r1's later system prompt): the reasoning in a think block, then the answer in an answer block.
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+ANSWER_TAG_SYSTEM = (
+    "You are a helpful assistant. First think the problem through as an internal monologue, then give the user the "
+    "answer. Respond in exactly this format: <think>\n...\n</think>\n<answer>\n...\n</answer>"
+)
+
+# LLM-judge rubric (the `llm_judge` reward): the judge reads a task, a rubric and a response, and replies a score.
+RUBRIC_MAX_SCORE = 10
+RUBRIC_SYSTEM = (
+    "You are a strict grader. You rate a response to a task against a rubric. Reply with the score only: one whole "
+    f"number from 0 to {RUBRIC_MAX_SCORE}."
+)
+RUBRIC_TEMPLATE = (
+    "Task:\n{{ prompt }}\n\nRubric:\n{{ rubric }}\n\nResponse:\n{{ completion }}\n\n"
+    f"Rate the response from 0 (fails the rubric) to {RUBRIC_MAX_SCORE} (meets it fully). Reply with the number only."
+)
+DEFAULT_RUBRIC = "The response does what the task asks, is correct and complete, and says it concisely."
+
+
 @dataclass
 class ParsedCompletion:
     """What a parser extracts from one completion."""
@@ -54,10 +75,11 @@ class ParsedCompletion:
 
 
 def parse_think(completion: str, row: Mapping[str, Any]) -> ParsedCompletion:
-    """R1 output: `<think>reasoning</think> final`, answer in the last `\\boxed{}` of the final part."""
+    """R1 output: `<think>reasoning</think> final`, the answer from the final part's `\\boxed{}` answers
+    (`text.final_answer`: several boxes are one multi-part answer, intermediate ones do not count)."""
     reasoning, final, issue = split_think(completion)
     # Without a closed think block, still look for an answer so the row can be judged (and rejected) on it.
-    answer = last_boxed(final)
+    answer = final_answer(final)
     if answer is None and issue is None:
         issue = "no_boxed_answer"
     return ParsedCompletion(reasoning, final, answer, issue)
@@ -84,9 +106,66 @@ def parse_rlt(completion: str, row: Mapping[str, Any]) -> ParsedCompletion:
     return ParsedCompletion(explanation or None, solution, answer, issue)
 
 
+def answer_block(text: str) -> tuple[str | None, str | None]:
+    """(content of the one `<answer>…</answer>` block, None) or (None, why there is none): `no_answer_tag`,
+    `unclosed_answer`, `multiple_answer`, `empty_answer`."""
+    opens, closes = text.count(ANSWER_OPEN), text.count(ANSWER_CLOSE)
+    if opens == 0 and closes == 0:
+        return None, "no_answer_tag"
+    if opens > 1 or closes > 1:
+        return None, "multiple_answer"
+    start, end = text.find(ANSWER_OPEN), text.find(ANSWER_CLOSE)
+    if opens == 0 or closes == 0 or end < start:
+        return None, "unclosed_answer"
+    content = text[start + len(ANSWER_OPEN) : end].strip()
+    return (content, None) if content else (None, "empty_answer")
+
+
+_MATH_DELIMITERS = re.compile(r"^(?:\$\$|\$|\\\[|\\\()\s*(.*?)\s*(?:\$\$|\$|\\\]|\\\))$", re.DOTALL)
+
+
+def parse_answer_tag(completion: str, row: Mapping[str, Any]) -> ParsedCompletion:
+    """Answer-tag output: `<think>reasoning</think><answer>answer</answer>`. The answer is the block's `\\boxed{}`
+    answer (`text.final_answer`), else the block itself when it is short math ("42", "$x = 3$"), not prose."""
+    reasoning, final, issue = split_think(completion)
+    block, block_issue = answer_block(final)
+    answer = None
+    if block is not None:
+        answer = final_answer(block)
+        if answer is None:
+            bare = _MATH_DELIMITERS.sub(r"\1", block)
+            answer = bare if len(bare) <= 100 and len(bare.split()) <= 8 and "\n" not in bare else None
+    else:
+        answer = final_answer(final)  # no block: still judge (and reject) on a boxed answer if there is one
+    return ParsedCompletion(reasoning, final, answer, issue or block_issue)
+
+
+_SCORE = re.compile(r"(?:score\s*[:=]?\s*)?(\d{1,3}(?:\.\d+)?)\s*(?:/\s*(\d{1,3}))?", re.IGNORECASE)
+
+
+def parse_score(reply: str, row: Mapping[str, Any]) -> ParsedCompletion:
+    """A judge's rubric score, parsed strictly: after an optional think block, the reply is a number in
+    [0, RUBRIC_MAX_SCORE] ("7", "7/10", "Score: 7", one trailing period, bold allowed) and nothing else. The number
+    goes to `predicted_answer`; anything else (an explanation, a range, an unclosed think block) is a
+    `parse_issue`, never a guess."""
+    reasoning, final, issue = split_think(reply)
+    if issue not in (None, "no_think"):
+        return ParsedCompletion(reasoning, final, None, issue)
+    text = final.strip().strip("*").strip()
+    text = text[:-1].rstrip() if text.endswith(".") else text
+    match = _SCORE.fullmatch(text)
+    if match is None or (match.group(2) is not None and int(match.group(2)) != RUBRIC_MAX_SCORE):
+        return ParsedCompletion(reasoning, final, None, "unparseable_score")
+    if not 0 <= float(match.group(1)) <= RUBRIC_MAX_SCORE:
+        return ParsedCompletion(reasoning, final, None, "score_out_of_range")
+    return ParsedCompletion(reasoning, final, match.group(1), None)
+
+
 PARSERS: dict[str, Callable[[str, Mapping[str, Any]], ParsedCompletion]] = {
     "think": parse_think,
     "rlt": parse_rlt,
+    "answer_tag": parse_answer_tag,
+    "score": parse_score,
 }
 
 _jinja = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -159,6 +238,21 @@ STYLES: dict[str, PromptStyle] = {
         ),
         parser="rlt",
         needs=("problem", "solution"),
+    ),
+    # open-r1's later format: think block, then the answer inside <answer> tags (the `format` reward checks both).
+    "answer_tag": PromptStyle(
+        name="answer_tag",
+        system_prompt=ANSWER_TAG_SYSTEM,
+        user_template="{{ problem }}\n" + R1_INSTRUCTION,
+        parser="answer_tag",
+    ),
+    # The LLM judge's rubric question (rows: prompt, completion, rubric); its parser reads the score strictly.
+    "judge_rubric": PromptStyle(
+        name="judge_rubric",
+        system_prompt=RUBRIC_SYSTEM,
+        user_template=RUBRIC_TEMPLATE,
+        parser="score",
+        needs=("prompt", "completion", "rubric"),
     ),
 }
 
