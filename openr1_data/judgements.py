@@ -397,6 +397,19 @@ def judge_accuracy(correct: bool | None, error: str | None = None) -> Judgement:
     return Judgement(0.0, error or "incorrect")
 
 
+# --------------------------------------------------------------------------------------------------------------
+# LLM-judge scores
+# --------------------------------------------------------------------------------------------------------------
+
+
+def judge_rubric_score(parsed: ParsedCompletion, max_score: float) -> Judgement:
+    """A rubric judge's reply as parsed by its style (`parse_score`): score / max_score in [0, 1], or None with the
+    parse issue (an explanation instead of a number, an unclosed think block) - never a guess."""
+    if parsed.parse_issue is not None or parsed.predicted_answer is None:
+        return Judgement(None, parsed.parse_issue or "unparseable_score")
+    return Judgement(float(parsed.predicted_answer) / max_score)
+
+
 def accuracy_inputs(view: TraceView) -> tuple[str | None, str | None, str | None]:
     """(gold, predicted answer, final text) of a trace: what `AnswerVerifier.check` compares."""
     return view.gold, view.parsed.predicted_answer, view.parsed.final

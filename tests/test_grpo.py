@@ -19,7 +19,8 @@ from openr1_data.schema import ContractError
 from openr1_data.training.chat_template import CHATML_TEMPLATE
 from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
 from openr1_data.training.data import build_grpo_prompts, warn_think_prefill
-from openr1_data.training.setup import build_reward_funcs, check_vllm
+from openr1_data.training.rewards import build_reward_funcs
+from openr1_data.training.setup import check_vllm
 from tests.test_sft import load_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: threads only add contention

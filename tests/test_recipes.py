@@ -19,7 +19,7 @@ from openr1_data.training.chat_template import resolve_chat_template
 from openr1_data.training.configs import DataArguments, GRPOConfig, GRPOScriptArguments, SFTConfig
 from openr1_data.training.data import parse_mixture
 from openr1_data.training.evaluation import EvalConfig
-from openr1_data.training.setup import RLT_REWARD, check_reward_names, parse_params
+from openr1_data.training.rewards import RLT_REWARD, check_reward_names, parse_params
 from tests.test_sft import load_script, sft_rows
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.yaml"))

@@ -27,14 +27,8 @@ from openr1_data.io import write_dataset
 from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
 from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
 from openr1_data.training.data import build_grpo_prompts, load_training_data, warn_think_prefill
-from openr1_data.training.setup import (
-    build_reward_funcs,
-    check_reward_names,
-    check_vllm,
-    parse_params,
-    save_and_push,
-    set_model_init_kwargs,
-)
+from openr1_data.training.rewards import build_reward_funcs, check_reward_names, parse_params
+from openr1_data.training.setup import check_vllm, save_and_push, set_model_init_kwargs
 
 logger = logging.getLogger("openr1_data.train.grpo")
 

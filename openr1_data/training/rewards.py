@@ -1,22 +1,34 @@
-"""GRPO reward functions for TRL, built on the same judgements the filters use (`judgements.py`).
+"""GRPO reward functions for TRL, built on the same judgements the filters use (`judgements.py`): the one reward
+registry of the project.
 
 A reward function has TRL's signature `fn(completions, **columns) -> list[float | None]`: completions are plain
 strings or conversational `[{"role": "assistant", "content": ...}]`, dataset columns (`answer`, `prompt_style`,
 `solution`, `problem`, ...) arrive as keyword lists, and TRL adds `prompts` and `completion_ids`. None means "cannot
-judge" (an unparseable gold answer) and TRL skips it.
+judge" (a row without a gold answer, an unparseable gold, an undecided judge) and TRL skips it.
 
     from openr1_data.training.rewards import get_reward_funcs
     reward_funcs = get_reward_funcs(["accuracy", "format", "soft_overlong"], max_completion_len=1024)
 
-Rewards are callable objects (not closures) so they pickle, and each has a `__name__` that TRL logs them by.
+Names come from `REWARD_FUNCS` (the RLT teacher reward `rlt` and the `llm_judge` reward included), open-r1's names
+are aliases (`REWARD_ALIASES`), and a dotted path (`my_pkg.rewards.my_reward`) imports a reward function the user
+wrote, as TRL's `trl grpo` does. Rewards are callable objects (not closures) so they pickle, and each has a
+`__name__` that TRL logs them by.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
+import logging
+import os
+import sys
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import yaml
 
 from openr1_data.curate.answer_verifier import DEFAULT_FALLBACK_CHARS, DEFAULT_TIMEOUT_SECONDS
 from openr1_data.judgements import (
@@ -33,6 +45,7 @@ from openr1_data.judgements import (
     judge_language,
     judge_overlong,
     judge_repetition,
+    judge_rubric_score,
     judge_steps,
     judge_think_block,
     kimi_length_scores,
@@ -41,6 +54,7 @@ from openr1_data.judgements import (
 from openr1_data.text import gold_answer
 
 RewardFn = Callable[..., list[float | None]]
+logger = logging.getLogger(__name__)
 
 # Keyword arguments TRL passes that are not dataset columns.
 _TRL_EXTRAS = {"prompts", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
@@ -109,6 +123,7 @@ class AccuracyReward(Reward):
         fallback_to_final: bool = True,
         fallback_chars: int = DEFAULT_FALLBACK_CHARS,
         missing_answer_is_wrong: bool = True,
+        allow_set_relation_comp: bool = False,
     ):
         super().__init__(style)
         from openr1_data.curate.verify import VerifyConfig
@@ -120,16 +135,22 @@ class AccuracyReward(Reward):
             fallback_to_final=fallback_to_final,
             fallback_chars=fallback_chars,
             missing_answer_is_wrong=missing_answer_is_wrong,
+            allow_set_relation_comp=allow_set_relation_comp,
         )
         self.config.answer_options()  # validate now, not at the first training step
 
-    def verdicts(self, views: list[TraceView]) -> list[tuple[bool | None, str | None]]:
+    def verdicts(
+        self, views: list[TraceView], columns: dict[str, Any]
+    ) -> list[tuple[bool | None, str | None]]:
+        """math-verify's verdict per completion; a row without a gold is (None, "gold_missing"), in any batch."""
         from openr1_data.curate.verify import check_answers
 
-        if views and all(v.gold is None for v in views):
+        # Only a dataset with no gold column at all is an error (the same at every step, so it fails at the first
+        # one); a row whose gold is empty scores None whatever the rows it is batched with.
+        if not {"answer", "solution"} & set(columns):
             raise ValueError(
-                "the accuracy reward needs the gold answer: add an `answer` (or `solution` with a \\boxed{} answer) "
-                "column to the training dataset; TRL passes dataset columns to reward functions"
+                f"the {self.name} reward needs the gold answer: add an `answer` (or `solution` with a \\boxed{{}} "
+                "answer) column to the training dataset; TRL passes dataset columns to reward functions"
             )
         golds, preds, finals = (
             zip(*(accuracy_inputs(v) for v in views), strict=True) if views else ((), (), ())
@@ -138,7 +159,7 @@ class AccuracyReward(Reward):
 
     def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
         views = self.views(completions, columns)
-        return [judge_accuracy(ok, err) for ok, err in self.verdicts(views)]
+        return [judge_accuracy(ok, err) for ok, err in self.verdicts(views, columns)]
 
 
 class FormatReward(Reward):
@@ -256,7 +277,7 @@ class CosineReward(AccuracyReward):
     def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
         views = self.views(completions, columns)
         out = []
-        for view, (ok, err) in zip(views, self.verdicts(views), strict=True):
+        for view, (ok, err) in zip(views, self.verdicts(views, columns), strict=True):
             acc = judge_accuracy(ok, err)
             if ok is None:
                 out.append(acc)
@@ -274,7 +295,7 @@ class LengthReward(AccuracyReward):
 
     def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
         views = self.views(completions, columns)
-        verdicts = self.verdicts(views)
+        verdicts = self.verdicts(views, columns)
         lengths = [v.tokens if v.tokens is not None else len(v.completion) for v in views]
         groups: dict[str, list[int]] = {}
         for i, key in enumerate(_group_keys(columns, len(views))):
@@ -305,10 +326,237 @@ class LanguageReward(Reward):
         super().__init__(style)
         self.min_language_share = min_language_share
 
-    def judge_one(self, view: TraceView) -> Judgement:
-        if view.problem is None:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+        if "problem" not in columns:  # the dataset lacks the column: the same at every step
             raise ValueError("the language reward needs a `problem` column in the training dataset")
+        return super().judge(completions, **columns)
+
+    def judge_one(self, view: TraceView) -> Judgement:
+        if not view.problem:
+            return Judgement(None, "no_problem")  # this row cannot be judged; TRL skips it
         return judge_language(view.problem, view.reasoning_text, self.min_language_share)
+
+
+# The judge stage's own yes/no question (curate/llm_judge.py) as the `llm_judge` reward's prompt.
+ANSWER_MATCH = "answer_match"
+
+
+class LLMJudgeReward(Reward):
+    """A judge model rates each completion, for tasks no rule can verify (a summary, an explanation): the rubric
+    prompt style (`judge_rubric`, or any style whose parser is "score") asks for a 0-10 score, read strictly
+    (`parse_score`: anything but a number is None, which TRL skips); the reward is score / 10.
+
+    Built on the judge stage (`curate/llm_judge.py`): the same `JudgeConfig` fields and `build_judge`, so any
+    teacher backend can judge (an OpenAI-compatible server, transformers, vLLM). `judge_prompt_style="answer_match"`
+    asks the stage's own question instead (does the final answer match the gold? yes 1.0 / no 0.0 / undecided
+    None), with the same answer hand-off and reply parser as curation. The judge sees the part of the completion
+    after its think block. Replies are cached per (prompt, completion) for the run, and the cost is logged: judge
+    requests, cache hits, reply tokens and undecided replies (`llm_judge/*` metrics in TRL, and this logger).
+    """
+
+    name = "llm_judge"
+
+    def __init__(
+        self,
+        style: str = "r1",
+        judge_model: str | None = None,
+        judge_backend: str = "openai",
+        judge_base_url: str = "http://127.0.0.1:8000/v1",
+        judge_api_key_env: str = "OPENAI_API_KEY",
+        judge_max_concurrency: int = 16,
+        judge_device: str = "cpu",
+        judge_prompt_style: str = "judge_rubric",
+        judge_rubric: str | None = None,
+        judge_max_new_tokens: int = 8,
+        judge_seed: int = 0,
+        judge_batch_size: int = 64,
+        judge_cache_size: int = 100_000,
+    ):
+        super().__init__(style)
+        from openr1_data.curate.llm_judge import JudgeConfig
+        from openr1_data.prompts.styles import DEFAULT_RUBRIC, get_style
+
+        if not judge_model:
+            raise ValueError(
+                "the llm_judge reward needs a judge: pass judge_model in --reward_params (as served, or a folder)"
+            )
+        if judge_prompt_style != ANSWER_MATCH and get_style(judge_prompt_style).parser != "score":
+            raise ValueError(
+                f"judge_prompt_style {judge_prompt_style!r} does not parse scores: use 'judge_rubric' (or a style "
+                f"whose parser is 'score'), or {ANSWER_MATCH!r} for the judge stage's yes/no answer question"
+            )
+        self.judge_config = JudgeConfig(
+            judge_backend=judge_backend,
+            judge_model=judge_model,
+            judge_base_url=judge_base_url,
+            judge_api_key_env=judge_api_key_env,
+            judge_max_concurrency=judge_max_concurrency,
+            judge_device=judge_device,
+            judge_max_new_tokens=judge_max_new_tokens,
+            judge_seed=judge_seed,
+            judge_batch_size=judge_batch_size,
+            judge_progress=False,
+        )
+        self.judge_prompt_style = judge_prompt_style
+        self.judge_rubric = judge_rubric or DEFAULT_RUBRIC
+        self.judge_cache_size = judge_cache_size
+        self.cost = {"requests": 0, "cache_hits": 0, "reply_tokens": 0, "undecided": 0}
+        self._teacher: Any = None
+        self._cache: OrderedDict[str, tuple[float | None, str | None]] = OrderedDict()
+
+    def __getstate__(self) -> dict:  # the judge client (threads, sockets) is rebuilt where the copy runs
+        state = dict(self.__dict__)
+        state["_teacher"], state["_cache"] = None, OrderedDict()
+        return state
+
+    def close(self) -> None:
+        """Close the judge backend (a later call opens it again)."""
+        if self._teacher is not None:
+            self._teacher.close()
+            self._teacher = None
+
+    def _messages(self, prompt: str, view: TraceView, row: dict[str, Any]) -> list[dict[str, str]] | None:
+        """The judge's chat prompt for one completion, or None when the row cannot be judged."""
+        response = (view.parsed.final or "").strip()
+        if self.judge_prompt_style == ANSWER_MATCH:
+            from openr1_data.curate.llm_judge import judge_response_text
+
+            if not view.gold:
+                return None
+            answer = judge_response_text(
+                view.parsed.predicted_answer, view.parsed.final, None, self.judge_config.judge_response_chars
+            )
+            question = self.judge_config.judge_template.format(
+                problem=prompt, gold=view.gold, response=answer
+            )
+            return [
+                {"role": "system", "content": self.judge_config.judge_system_prompt},
+                {"role": "user", "content": question},
+            ]
+        from openr1_data.prompts import get_style
+
+        rubric = row.get("rubric") or self.judge_rubric
+        return get_style(self.judge_prompt_style).build(
+            {"prompt": prompt, "completion": response, "rubric": rubric}
+        )
+
+    def _verdict(self, reply: str) -> tuple[float | None, str | None]:
+        if self.judge_prompt_style == ANSWER_MATCH:
+            from openr1_data.curate.llm_judge import parse_judge_reply
+
+            verdict = parse_judge_reply(reply)
+            return (None, "judge_undecided") if verdict is None else (float(verdict), None)
+        from openr1_data.prompts.styles import RUBRIC_MAX_SCORE, get_style
+
+        judgement = judge_rubric_score(get_style(self.judge_prompt_style).parse(reply, {}), RUBRIC_MAX_SCORE)
+        return judgement.score, judgement.reason
+
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+        views = self.views(completions, columns)
+        prompts = _prompt_texts(columns, len(views))
+        rows = [{k: v[i] for k, v in columns.items() if _per_row(v, len(views))} for i in range(len(views))]
+        keys: list[str | None] = []
+        asked: dict[str, list[dict[str, str]]] = {}
+        hits = 0
+        for prompt, view, row in zip(prompts, views, rows, strict=True):
+            messages = self._messages(prompt, view, row) if (view.parsed.final or "").strip() else None
+            key = None if messages is None else json.dumps(messages, ensure_ascii=False)
+            keys.append(key)
+            if key is None or key in asked:
+                continue
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                hits += 1
+            else:
+                asked[key] = messages  # type: ignore[assignment]
+        start, tokens = time.perf_counter(), self._ask(asked)
+        undecided = sum(1 for k in asked if self._cache[k][0] is None)
+        self.cost["requests"] += len(asked)
+        self.cost["cache_hits"] += hits
+        self.cost["reply_tokens"] += tokens
+        self.cost["undecided"] += undecided
+        log_metric = columns.get("log_metric")
+        if callable(log_metric):
+            for name, value in (("requests", len(asked)), ("cache_hits", hits), ("reply_tokens", tokens)):
+                log_metric(f"llm_judge/{name}", float(value))
+            log_metric("llm_judge/undecided", float(undecided))
+        if asked:
+            logger.info(
+                "llm_judge: %d judge requests (%d cached, %d reply tokens, %d undecided) in %.1fs; run total %s",
+                len(asked), hits, tokens, undecided, time.perf_counter() - start, self.cost,
+            )  # fmt: skip
+        out = []
+        for key in keys:
+            if key is None:
+                out.append(Judgement(None, "nothing_to_judge"))
+            else:
+                score, reason = self._cache[key]
+                out.append(Judgement(score, reason))
+        return out
+
+    def _ask(self, asked: dict[str, list[dict[str, str]]]) -> int:
+        """Send the judge every new question once, in batches; cache each verdict. Returns the reply tokens."""
+        if not asked:
+            return 0
+        if self._teacher is None:
+            from openr1_data.curate.llm_judge import build_judge
+
+            self._teacher = build_judge(self.judge_config)
+        keys, tokens = list(asked), 0
+        size = self.judge_config.judge_batch_size
+        for lo in range(0, len(keys), size):
+            batch = keys[lo : lo + size]
+            outputs = self._teacher.generate([asked[k] for k in batch], self.judge_config.sampling(), n=1)
+            if len(outputs) != len(batch) or any(len(o) != 1 for o in outputs):
+                raise RuntimeError(
+                    f"the judge backend {type(self._teacher).__name__} returned {[len(o) for o in outputs]} replies "
+                    f"for {len(batch)} questions (1 each expected)"
+                )
+            for key, (completion,) in zip(batch, outputs, strict=True):
+                tokens += completion.completion_tokens
+                self._cache[key] = self._verdict(completion.text)
+                if len(self._cache) > self.judge_cache_size:
+                    self._cache.popitem(last=False)
+        return tokens
+
+
+def _per_row(values: Any, n: int) -> bool:
+    return isinstance(values, list | tuple) and len(values) == n
+
+
+def _prompt_texts(columns: dict[str, Any], n: int) -> list[str]:
+    """The task each completion answers: TRL's `prompts` (the last user message of a chat prompt), else the
+    `prompt` or `problem` column."""
+    for name in ("prompts", "prompt", "problem"):
+        values = columns.get(name)
+        if _per_row(values, n):
+            return [_last_user_text(v) for v in values]
+    raise ValueError(
+        "the llm_judge reward needs the prompts: TRL passes `prompts`; outside TRL pass prompts=[...]"
+    )
+
+
+def _last_user_text(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list | tuple):
+        users = [m.get("content") or "" for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        return users[-1] if users else ""
+    return "" if prompt is None else str(prompt)
+
+
+RLT_REWARD = "rlt"
+
+
+def rlt_reward(rlt_config: Any = None) -> RewardFn:
+    """The RLT teacher reward (`curate/rlt_scoring.py`), scored by a student model; `rlt_config` is its
+    `RLTRewardConfig` (train/grpo.py parses it from `--rlt_*` flags and binds the teacher after building the
+    trainer). Imported only when asked for: it loads torch and the student."""
+    if rlt_config is None:
+        raise ValueError("the rlt reward needs its config (--rlt_student_model ...)")
+    from openr1_data.curate.rlt_scoring import make_rlt_reward
+
+    return make_rlt_reward(rlt_config)
 
 
 # name -> factory. Factories take keyword parameters only; `get_reward_funcs` routes each parameter to the
@@ -323,11 +571,89 @@ REWARD_FUNCS: dict[str, Callable[..., RewardFn]] = {
     "repetition_penalty": RepetitionPenaltyReward,
     "soft_overlong": SoftOverlongReward,
     "language": LanguageReward,
+    "llm_judge": LLMJudgeReward,
+    RLT_REWARD: rlt_reward,
 }
 
+# open-r1's registry names (and the names its functions log under) -> ours, so an open-r1 recipe runs unchanged.
+# A reward built through an alias logs under the open-r1 function name (`cosine_scaled_reward`, ...).
+REWARD_ALIASES: dict[str, str] = {
+    "cosine_scaled": "cosine",
+    "len": "length",
+    "soft_overlong_punishment": "soft_overlong",
+}
+# open-r1's parameter names -> ours.
+PARAM_ALIASES: dict[str, str] = {"repetition_n_grams": "repetition_ngram_size"}
 
-def _accepted(factory: Callable[..., Any]) -> set[str]:
+
+def known_reward_names() -> list[str]:
+    """Every registry name and alias `--reward_funcs` accepts (a dotted import path is accepted too)."""
+    return sorted({*REWARD_FUNCS, *REWARD_ALIASES})
+
+
+def _unknown(names: Sequence[str]) -> ValueError:
+    return ValueError(
+        f"unknown reward function(s) {list(names)}; available: {known_reward_names()}, or the dotted import path "
+        "of your own reward function (my_pkg.rewards.my_reward)"
+    )
+
+
+def import_reward(path: str) -> RewardFn:
+    """A user-written reward function from its dotted path (`my_pkg.my_module.my_reward`), imported as TRL's
+    `trl grpo` does (the working directory is importable)."""
+    module_path, _, attr = path.rpartition(".")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as err:
+        raise ValueError(
+            f"reward function {path!r}: cannot import module {module_path!r} ({err}); it is neither a registry "
+            f"name ({known_reward_names()}) nor an importable path"
+        ) from err
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise ValueError(f"reward function {path!r}: module {module_path!r} has no callable {attr!r}")
+    return func
+
+
+def _factory(name: str) -> Callable[..., RewardFn] | None:
+    """The registry factory of a name or alias; None for a dotted path (a ready reward function)."""
+    canonical = REWARD_ALIASES.get(name, name)
+    if canonical in REWARD_FUNCS:
+        return REWARD_FUNCS[canonical]
+    if "." in name:
+        return None
+    raise _unknown([name])
+
+
+def check_reward_names(names: Sequence[str]) -> None:
+    """Fail before any work on an unknown reward name (listing the known ones) or an unimportable dotted path."""
+    if not names:
+        raise ValueError(f"no reward functions: pass --reward_funcs with some of {known_reward_names()}")
+    unknown = [n for n in names if REWARD_ALIASES.get(n, n) not in REWARD_FUNCS and "." not in n]
+    if unknown:
+        raise _unknown(unknown)
+    for name in names:
+        if REWARD_ALIASES.get(name, name) not in REWARD_FUNCS:
+            import_reward(name)
+
+
+def parse_params(params: dict[str, Any] | str | None) -> dict[str, Any]:
+    """Reward parameters from a mapping or its JSON/YAML text (open-r1 parameter names are accepted)."""
+    if params is None:
+        return {}
+    if isinstance(params, str):
+        params = yaml.safe_load(params)
+    if not isinstance(params, dict):
+        raise ValueError(f"reward_params must be a mapping of name: value, got {params!r}")
+    return {PARAM_ALIASES.get(k, k): v for k, v in params.items()}
+
+
+def _accepted(factory: Callable[..., Any] | None) -> set[str]:
     names: set[str] = set()
+    if factory is None:  # a user's reward function takes no construction parameters
+        return names
     for cls in getattr(factory, "__mro__", (factory,)):
         init = cls.__dict__.get("__init__") if isinstance(cls, type) else cls
         if init is None:
@@ -339,28 +665,66 @@ def _accepted(factory: Callable[..., Any]) -> set[str]:
 
 
 def reward_params(name: str) -> list[str]:
-    """The keyword parameters the reward `name` accepts."""
-    if name not in REWARD_FUNCS:
-        raise ValueError(f"unknown reward function {name!r}; available: {sorted(REWARD_FUNCS)}")
-    return sorted(_accepted(REWARD_FUNCS[name]))
+    """The keyword parameters the reward `name` (or alias) accepts."""
+    if REWARD_ALIASES.get(name, name) not in REWARD_FUNCS:
+        raise _unknown([name])
+    return sorted(_accepted(_factory(name)))
 
 
 def get_reward_funcs(names: Sequence[str], **params: Any) -> list[RewardFn]:
     """Build the reward functions `names` (in order), passing each the `params` it accepts.
 
-    Unknown names, and parameters that none of the requested rewards accept, raise ValueError listing the valid
-    choices, so a typo in a recipe never silently does nothing.
+    A name is a registry name, an open-r1 alias, or a dotted import path. Unknown names, and parameters that none
+    of the requested rewards accept, raise ValueError listing the valid choices, so a typo in a recipe never
+    silently does nothing.
     """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in names if n not in REWARD_FUNCS]
-    if unknown:
-        raise ValueError(f"unknown reward function(s) {unknown}; available: {sorted(REWARD_FUNCS)}")
-    accepted = {n: _accepted(REWARD_FUNCS[n]) for n in names}
+    if names:
+        check_reward_names(names)
+    params = {PARAM_ALIASES.get(k, k): v for k, v in params.items()}
+    factories = {n: _factory(n) for n in names}
+    accepted = {n: _accepted(f) for n, f in factories.items()}
     unused = sorted(set(params) - set().union(*accepted.values())) if names else sorted(params)
     if unused:
         valid = {n: sorted(a) for n, a in accepted.items()}
         raise ValueError(
             f"reward parameter(s) {unused} are not accepted by {list(names)}; they accept {valid}"
         )
-    return [REWARD_FUNCS[n](**{k: v for k, v in params.items() if k in accepted[n]}) for n in names]
+    funcs: list[RewardFn] = []
+    for name in names:
+        factory = factories[name]
+        if factory is None:
+            funcs.append(import_reward(name))
+            continue
+        func = factory(**{k: v for k, v in params.items() if k in accepted[name]})
+        if name in REWARD_ALIASES:
+            func.__name__ = f"{name}_reward"  # type: ignore[attr-defined]  (open-r1's logged name)
+        funcs.append(func)
+    return funcs
+
+
+def build_reward_funcs(
+    names: Sequence[str],
+    params: dict[str, Any],
+    rlt_config: Any = None,
+    *,
+    prompt_style: str | None = None,
+    max_completion_length: int | None = None,
+) -> list[RewardFn]:
+    """The rewards of a GRPO run, in the order of `names`: what train/grpo.py hands to `GRPOTrainer`.
+
+    The rewards that parse completions do so in `prompt_style` (the one the GRPO prompts use), `soft_overlong`
+    defaults its limit to the trainer's `max_completion_length`, and `rlt` is built from `rlt_config`.
+    """
+    check_reward_names(names)
+    params = parse_params(params)
+    factories = {n: _factory(n) for n in names}
+    takes = set().union(*(_accepted(f) for f in factories.values()))
+    if prompt_style and "style" in takes:
+        params.setdefault("style", prompt_style)
+    if max_completion_length and "max_completion_len" in takes:
+        params.setdefault("max_completion_len", max_completion_length)
+    if rlt_config is not None and "rlt_config" in takes:
+        params.setdefault("rlt_config", rlt_config)
+    return get_reward_funcs(names, **params)

@@ -1,16 +1,13 @@
 """The rest of what `train/sft.py` and `train/grpo.py` share: model paths and init kwargs, saving and pushing,
-rewards by name from the shared registry (`openr1_data.training.rewards`) plus `rlt`, the vLLM check.
+the vLLM check. Rewards by name (the one registry, `rlt` included) are `openr1_data.training.rewards`.
 
 Configs are in `configs.py`, chat templates in `chat_template.py`, data in `data.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from openr1_data.training.model_card import write_model_card
 
@@ -65,75 +62,6 @@ def save_and_push(
         api.upload_folder(
             repo_id=repo, folder_path=training_args.output_dir, commit_message="openr1-data: train"
         )
-
-
-# ------------------------------------------------------------------------------------------------- rewards
-
-RLT_REWARD = "rlt"
-
-
-def known_reward_names() -> list[str]:
-    """Every name `--reward_funcs` accepts: the shared registry plus `rlt`."""
-    from openr1_data.training.rewards import REWARD_FUNCS
-
-    return sorted({*REWARD_FUNCS, RLT_REWARD})
-
-
-def check_reward_names(names: Sequence[str]) -> None:
-    """Fail before any work on an unknown reward name, listing the known ones."""
-    if not names:
-        raise ValueError(f"no reward functions: pass --reward_funcs with some of {known_reward_names()}")
-    known = known_reward_names()
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"unknown reward function(s) {unknown}; choose from {known}")
-
-
-def parse_params(params: dict[str, Any] | str | None) -> dict[str, Any]:
-    """Reward parameters from a mapping or its JSON/YAML text."""
-    if params is None:
-        return {}
-    if isinstance(params, str):
-        params = yaml.safe_load(params)
-    if not isinstance(params, dict):
-        raise ValueError(f"reward_params must be a mapping of name: value, got {params!r}")
-    return params
-
-
-def build_reward_funcs(
-    names: Sequence[str],
-    params: dict[str, Any],
-    rlt_config: Any = None,
-    *,
-    prompt_style: str | None = None,
-    max_completion_length: int | None = None,
-) -> list[Any]:
-    """Reward callables in the order of `names`; `rlt` is built from `rlt_config` (its teacher bound later).
-
-    The shared rewards parse completions in `prompt_style`, and `soft_overlong` defaults its limit to the
-    trainer's `max_completion_length`.
-    """
-    from openr1_data.training.rewards import get_reward_funcs
-
-    check_reward_names(names)
-    shared = [n for n in names if n != RLT_REWARD]
-    params = dict(params)
-    if shared and prompt_style:
-        params.setdefault("style", prompt_style)
-    if "soft_overlong" in shared and max_completion_length:
-        params.setdefault("max_completion_len", max_completion_length)
-    funcs = iter(get_reward_funcs(shared, **params) if shared else [])
-    out = []
-    for name in names:
-        if name == RLT_REWARD:
-            from openr1_data.curate.rlt_scoring import make_rlt_reward
-
-            if rlt_config is None:
-                raise ValueError("the rlt reward needs its config (--rlt_student_model ...)")
-            out.append(make_rlt_reward(rlt_config))
-        else:
-            out.append(next(funcs))
-    return out
 
 
 def check_vllm(training_args: Any) -> None:
