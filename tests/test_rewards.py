@@ -12,7 +12,14 @@ from openr1_data.curate.selection import SelectionConfig, select_traces
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.judgements import repetition_share
 from openr1_data.prompts import get_style
-from openr1_data.training.rewards import REWARD_FUNCS, get_reward_funcs, reward_params
+from openr1_data.training.rewards import (
+    REWARD_FUNCS,
+    build_reward_funcs,
+    check_reward_names,
+    get_reward_funcs,
+    known_reward_names,
+    reward_params,
+)
 
 RLT_END = "<|end_of_explanation|>"
 LOOP = "I add one and one and get two, let me check that again. " * 30
@@ -262,3 +269,140 @@ def test_rewards_inside_a_real_grpo_step(tiny_model_dir, tmp_path):
         "rewards/format_reward/mean",
         "rewards/soft_overlong_reward/mean",
     } <= logged
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Issue 17: gold-less batches, free credit, unspaced scripts, multi-part answers, open-r1 names, answer tags
+# --------------------------------------------------------------------------------------------------------------
+
+BOXED = "<think>\nWork.\n</think>\n\\boxed{2}"
+
+
+@pytest.mark.parametrize("name", ["accuracy", "length", "cosine"])
+def test_rows_without_a_gold_score_none_in_any_batch(name):
+    (reward,) = get_reward_funcs([name])
+    ids = [[0] * 10, [0] * 20]
+    # One prompt x num_generations with no gold: every row None, no exception (TRL skips them).
+    assert reward([BOXED, BOXED], answer=[None, ""], prompts=["q", "q"], completion_ids=ids) == [None, None]
+    mixed = reward([BOXED, BOXED], answer=["2", None], prompts=["q1", "q2"], completion_ids=ids)
+    assert mixed[0] is not None and mixed[1] is None  # the same gold-less row, batched with a gold one
+    # A dataset without any gold column fails, at its first step, saying what to add.
+    with pytest.raises(ValueError, match="`answer`"):
+        reward([BOXED], prompts=["q"], completion_ids=ids[:1])
+
+
+def test_no_free_credit_for_missing_tags_or_a_single_paragraph():
+    tags, steps = get_reward_funcs(["tag_count", "reasoning_steps"])
+    assert tags(["", "just an answer: 2", "<think>\nhalf a block"]) == [0.0, 0.0, pytest.approx(1 / 3)]
+    assert steps(["<think>One long paragraph of reasoning without any step.</think> \\boxed{1}"]) == [0.0]
+    assert steps(["<think>First part.\n\nSecond part.</think> \\boxed{1}"]) == [pytest.approx(2 / 3)]
+
+
+def test_repetition_is_counted_on_characters_of_unspaced_scripts():
+    (open_r1,) = get_reward_funcs(["repetition_penalty"], repetition_n_grams=2, max_repetition_share=0.0)
+    (score,) = open_r1(["这个这个这个这个这个"])
+    assert score == pytest.approx(-(1 - 2 / 9))  # 9 character bigrams, 2 distinct (open-r1 with jieba: -0.75)
+    loop = "<think>\n" + "我们再检查一下这个计算。" * 40 + "\n</think>\n\\boxed{2}"
+    fresh = (
+        "<think>\n"
+        + "首先计算二加三得五，然后乘以四得二十，最后减去一得到十九，检查无误。"
+        + "\n</think>\n\\boxed{19}"
+    )
+    (default,) = get_reward_funcs(["repetition_penalty"])
+    assert default([loop])[0] < -0.5 and default([fresh]) == [0.0]
+    ds = Dataset.from_dict({"completion": [loop, fresh], "finish_reason": ["stop", "stop"]})
+    assert filter_reasons(ds, FilterConfig(**{**ONLY, "max_repetition_share": 0.3})) == ["repetitive", None]
+
+
+def test_accuracy_reward_reads_several_boxes_as_one_answer():
+    (accuracy,) = get_reward_funcs(["accuracy"])
+    completions = [
+        "<think>\nx\n</think>\nThe integers are \\boxed{-2} and \\boxed{1}.",
+        "<think>\nx\n</think>\n\\boxed{(2, 1)}, \\boxed{(1, 2)}",
+        "<think>\nx\n</think>\n\\boxed{k = 45} \\quad \\text{and} \\quad \\boxed{n = 2}",
+        "<think>\nx\n</think>\n\\boxed{1},\\boxed{2},\\boxed{3}",
+        "<think>\nx\n</think>\nSo $2^8-1=\\boxed{255}$ and times 41 it is more. The final answer is $10,455$.",
+        "<think>\nx\n</think>\nWe get \\boxed{3}, so $y = 2 \\cdot 3 = \\boxed{6}$.",  # the 3 was intermediate
+    ]
+    golds = ["-2, 1", "(2,1),(1,2)", "k = 45, n = 2", "\\{1,2,3\\}", "10455", "6"]
+    assert accuracy(completions, answer=golds) == [1.0] * 6
+
+
+def test_open_r1_reward_names_are_aliases():
+    funcs = get_reward_funcs(
+        ["accuracy", "format", "cosine_scaled", "len", "soft_overlong_punishment", "repetition_penalty"],
+        max_completion_len=100,
+        soft_punish_cache=20,
+        cosine_max_len=100,
+        repetition_n_grams=3,
+    )
+    names = [f.__name__ for f in funcs]  # what TRL logs: open-r1's function names for the aliases
+    assert names == [
+        "accuracy_reward",
+        "format_reward",
+        "cosine_scaled_reward",
+        "len_reward",
+        "soft_overlong_punishment_reward",
+        "repetition_penalty_reward",
+    ]
+    assert [type(f).__name__ for f in funcs[2:5]] == ["CosineReward", "LengthReward", "SoftOverlongReward"]
+    assert funcs[5].repetition_ngram_size == 3
+    assert {"cosine_scaled", "len", "soft_overlong_punishment", "rlt", "llm_judge"} <= set(
+        known_reward_names()
+    )
+
+
+def test_answer_tag_style_is_scored_by_format_and_accuracy():
+    fmt, accuracy = get_reward_funcs(["format", "accuracy"], style="answer_tag")
+    completions = [
+        "<think>\nTwo plus two.\n</think>\n<answer>\n4\n</answer>",
+        "<think>\nTwo plus two.\n</think>\n<answer>\n$\\boxed{4}$\n</answer>",
+        "<think>\nTwo plus two.\n</think>\n<answer>\n5\n</answer>",
+        "<think>\nTwo plus two.\n</think>\nThe answer is 4.",  # no answer tags
+        "<think>\nTwo plus two.\n</think>\n<answer>\n</answer>",
+    ]
+    gold = ["4"] * 5
+    assert fmt(completions) == [1.0, 1.0, 1.0, 0.0, 0.0]
+    # No tags but an announced answer: wrong format, yet the verify fallback reads "the answer is 4" (as for r1).
+    assert accuracy(completions, answer=gold) == [1.0, 1.0, 0.0, 1.0, 0.0]
+    # A dataset row names its style; the filter reads it the same way.
+    ds = Dataset.from_dict(
+        {"completion": completions, "prompt_style": ["answer_tag"] * 5, "finish_reason": ["stop"] * 5}
+    )
+    assert filter_reasons(ds, FilterConfig(**{**ONLY, "require_think": True, "require_answer": True})) == [
+        None,
+        None,
+        None,
+        "no_answer_tag",
+        "empty_answer",
+    ]
+
+
+def test_a_dotted_path_imports_a_user_reward(tmp_path, monkeypatch):
+    (tmp_path / "my_rewards.py").write_text(
+        "def short_reward(completions, **kwargs):\n    return [1.0 if len(c) < 10 else 0.0 for c in completions]\n"
+    )
+    monkeypatch.chdir(tmp_path)  # as TRL does, the working directory is importable
+    monkeypatch.syspath_prepend(str(tmp_path))
+    accuracy, short = get_reward_funcs(["accuracy", "my_rewards.short_reward"])
+    assert short(["tiny", "a much longer completion"]) == [1.0, 0.0]
+    check_reward_names(["my_rewards.short_reward"])
+    with pytest.raises(ValueError, match="cannot import module 'no_such_pkg'"):
+        check_reward_names(["no_such_pkg.reward"])
+    with pytest.raises(ValueError, match="no callable 'missing'"):
+        get_reward_funcs(["my_rewards.missing"])
+
+
+def test_rlt_is_an_entry_of_the_one_registry():
+    assert "rlt" in REWARD_FUNCS and reward_params("rlt") == ["rlt_config"]
+    with pytest.raises(ValueError, match="rlt_student_model"):
+        get_reward_funcs(["rlt"])
+    with pytest.raises(ValueError, match="rlt_student_model"):
+        build_reward_funcs(["format", "rlt"], {}, prompt_style="rlt")
+
+
+def test_language_reward_skips_rows_without_a_problem():
+    (language,) = get_reward_funcs(["language"])
+    assert language([BOXED, BOXED], problem=["What is 1 + 1?", None]) == [1.0, None]
+    with pytest.raises(ValueError, match="`problem`"):
+        language([BOXED])
