@@ -71,16 +71,19 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
 def read_file(path: Path, builder: str) -> Dataset:
     """One local data file as a Dataset, with errors that name the file, the line and the fix.
 
-    CSV cells are read as text: pandas would otherwise turn an integer column with one empty cell into floats
-    (gold answers "2.0", "6.0")."""
+    CSV cells are read as text, then a column whose cells are all integers (empty cells aside) becomes integers
+    and one of numbers floats: pandas would turn an integer column with one empty cell into floats (gold answers
+    "2.0", "6.0")."""
     if not path.read_bytes().strip():
         raise ContractError(
             f"{path} is empty: there are no rows to read. Point the input at a file with rows."
         )
-    _check_utf8(path)
+    if builder != "parquet":
+        _check_utf8(path)
     options = {"features": _csv_text_features(path)} if builder == "csv" else {}
     try:
-        return load_dataset(builder, data_files=str(path), split="train", **options)
+        loaded = load_dataset(builder, data_files=str(path), split="train", **options)
+        return _csv_column_types(loaded) if builder == "csv" else loaded
     except Exception as err:  # the builders' own errors say little about where the file is broken
         if isinstance(err, ContractError):
             raise
@@ -91,6 +94,20 @@ def _csv_text_features(path: Path) -> Features:
     with open(path, newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle), [])
     return Features({name: Value("string") for name in header})
+
+
+def _csv_column_types(dataset: Dataset) -> Dataset:
+    for name in dataset.column_names:
+        cells = [c for c in dataset[name] if c is not None and c != ""]
+        for kind, feature in ((int, "int64"), (float, "float64")):
+            try:
+                [kind(c) for c in cells]
+            except ValueError:
+                continue
+            if cells:
+                dataset = dataset.cast_column(name, Value(feature))
+            break
+    return dataset
 
 
 def _check_utf8(path: Path) -> None:

@@ -101,7 +101,11 @@ def test_bad_input_files_exit_2_naming_the_file(tmp_path, capsys, content, messa
     assert not (tmp_path / "o").exists()
 
 
-def test_csv_answers_stay_text_with_empty_cells(tmp_path):
+def test_csv_integer_answers_with_an_empty_cell_stay_integers(tmp_path):
+    from openr1_data.sources.problems import ProblemSourceConfig, load_problems
+
     path = tmp_path / "p.csv"
-    path.write_text("problem,answer\nwhat is 1+1,2\nwhat is 3+3,6\nwhat now,\n")
-    assert read_dataset(path)["answer"] == ["2", "6", None]
+    path.write_text("problem,answer,note\nwhat is 1+1,2,a\nwhat is 3+3,6,b\nwhat now,,c\n")
+    assert read_dataset(path)["answer"] == [2, 6, None]
+    golds = load_problems(ProblemSourceConfig(problems=str(path))).kept["answer"]
+    assert golds[:2] == ["2", "6"]  # not "2.0", "6.0"

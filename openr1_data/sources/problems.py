@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from datasets import Dataset
+from datasets import Dataset, Features, Value
 
 from openr1_data.config import check_fields
 from openr1_data.funnel import StageResult, split_by_reason
@@ -111,12 +111,27 @@ def normalize_problems(
             PROBLEM_ID: row.get(PROBLEM_ID) or (make_problem_id(text) if text and text.strip() else None),
         }
 
-    drop = [
-        c
-        for c in (problem_column, solution_column, answer_column)
-        if c and c not in (PROBLEM, SOLUTION, ANSWER)
-    ]
-    mapped = raw.map(to_contract, remove_columns=drop, desc="mapping problem columns")
+    # The contract columns are rebuilt by `to_contract`: drop the originals too, or `map` would cast the new values
+    # back to the old types (an integer `answer` column would turn the gold "2" back into 2).
+    mapped_from = {
+        problem_column,
+        solution_column,
+        answer_column,
+        PROBLEM,
+        SOLUTION,
+        ANSWER,
+        SOURCE,
+        PROBLEM_ID,
+    }
+    drop = [c for c in raw.column_names if c in mapped_from]
+    kept_columns = {c: raw.features[c] for c in raw.column_names if c not in drop}
+    contract = {c: Value("string") for c in (PROBLEM, SOLUTION, ANSWER, SOURCE, PROBLEM_ID)}
+    mapped = raw.map(
+        to_contract,
+        remove_columns=drop,
+        features=Features({**kept_columns, **contract}),
+        desc="mapping problem columns",
+    )
     reasons = [
         None
         if isinstance(p, str) and p.strip()
