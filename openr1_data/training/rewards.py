@@ -399,6 +399,8 @@ class LLMJudgeReward(Reward):
         )
         self.judge_prompt_style = judge_prompt_style
         self.judge_rubric = judge_rubric or DEFAULT_RUBRIC
+        if judge_cache_size < 0:
+            raise ValueError(f"judge_cache_size must be >= 0, got {judge_cache_size}")
         self.judge_cache_size = judge_cache_size
         self.cost = {"requests": 0, "cache_hits": 0, "reply_tokens": 0, "undecided": 0}
         self._teacher: Any = None
@@ -457,20 +459,26 @@ class LLMJudgeReward(Reward):
         rows = [{k: v[i] for k, v in columns.items() if _per_row(v, len(views))} for i in range(len(views))]
         keys: list[str | None] = []
         asked: dict[str, list[dict[str, str]]] = {}
+        known: dict[str, tuple[float | None, str | None]] = {}  # this call's verdicts (the LRU may evict)
         hits = 0
         for prompt, view, row in zip(prompts, views, rows, strict=True):
             messages = self._messages(prompt, view, row) if (view.parsed.final or "").strip() else None
             key = None if messages is None else json.dumps(messages, ensure_ascii=False)
             keys.append(key)
-            if key is None or key in asked:
+            if key is None:
                 continue
-            if key in self._cache:
+            if key in asked or key in known:  # a repeat within this call
+                hits += 1
+            elif key in self._cache:
                 self._cache.move_to_end(key)
+                known[key] = self._cache[key]
                 hits += 1
             else:
                 asked[key] = messages  # type: ignore[assignment]
-        start, tokens = time.perf_counter(), self._ask(asked)
-        undecided = sum(1 for k in asked if self._cache[k][0] is None)
+        start = time.perf_counter()
+        fresh, tokens = self._ask(asked)
+        known.update(fresh)
+        undecided = sum(1 for verdict in fresh.values() if verdict[0] is None)
         self.cost["requests"] += len(asked)
         self.cost["cache_hits"] += hits
         self.cost["reply_tokens"] += tokens
@@ -490,14 +498,17 @@ class LLMJudgeReward(Reward):
             if key is None:
                 out.append(Judgement(None, "nothing_to_judge"))
             else:
-                score, reason = self._cache[key]
-                out.append(Judgement(score, reason))
+                out.append(Judgement(*known[key]))
         return out
 
-    def _ask(self, asked: dict[str, list[dict[str, str]]]) -> int:
-        """Send the judge every new question once, in batches; cache each verdict. Returns the reply tokens."""
+    def _ask(
+        self, asked: dict[str, list[dict[str, str]]]
+    ) -> tuple[dict[str, tuple[float | None, str | None]], int]:
+        """Send the judge every new question once, in batches; cache the verdicts. Returns them and the reply
+        tokens."""
+        verdicts: dict[str, tuple[float | None, str | None]] = {}
         if not asked:
-            return 0
+            return verdicts, 0
         if self._teacher is None:
             from openr1_data.curate.llm_judge import build_judge
 
@@ -514,10 +525,10 @@ class LLMJudgeReward(Reward):
                 )
             for key, (completion,) in zip(batch, outputs, strict=True):
                 tokens += completion.completion_tokens
-                self._cache[key] = self._verdict(completion.text)
+                verdicts[key] = self._cache[key] = self._verdict(completion.text)
                 if len(self._cache) > self.judge_cache_size:
                     self._cache.popitem(last=False)
-        return tokens
+        return verdicts, tokens
 
 
 def _per_row(values: Any, n: int) -> bool:
