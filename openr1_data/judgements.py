@@ -413,3 +413,15 @@ def judge_rubric_score(parsed: ParsedCompletion, max_score: float) -> Judgement:
 def accuracy_inputs(view: TraceView) -> tuple[str | None, str | None, str | None]:
     """(gold, predicted answer, final text) of a trace: what `AnswerVerifier.check` compares."""
     return view.gold, view.parsed.predicted_answer, view.parsed.final
+
+
+def judge_explanation_answer(agrees: bool | None) -> Judgement:
+    """An RLT explanation against its reference solution: the answer the explanation states (`agrees`: the
+    math-verify verdict of that answer against the gold; None when it states none or it cannot be compared).
+
+    The solution is given to the teacher, so an RLT trace's final answer is right by construction; only what the
+    explanation itself concludes says whether it explains that solution or argues for another answer.
+    """
+    if agrees is False:
+        return Judgement(0.0, "rlt_answer_mismatch")
+    return Judgement(None if agrees is None else 1.0)

@@ -103,6 +103,20 @@ CASES = [
         None,
     ),
     ("rlt unclosed", make_trace("It adds one and", style="rlt"), {}, "unclosed_explanation"),
+    # the explanation argues for another answer than the solution it was given (the quickstart's "7 / 2 = 3")
+    (
+        "rlt explanation reaching another answer",
+        make_trace("One and one make three, so \\boxed{3}.\n" + RLT_END, style="rlt"),
+        {},
+        "rlt_answer_mismatch",
+    ),
+    ("rlt explanation reaching the answer", make_trace("So \\boxed{2}.\n" + RLT_END, style="rlt"), {}, None),
+    (
+        "rlt answer check off",
+        make_trace("So \\boxed{3}.\n" + RLT_END, style="rlt"),
+        {"check_explanation_answer": False},
+        None,
+    ),
     ("rlt empty", make_trace("\n" + RLT_END, style="rlt"), {}, "empty_explanation"),
     (
         "rlt closed twice",

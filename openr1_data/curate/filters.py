@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 
+from openr1_data.curate.answer_verifier import AnswerVerifier
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.judgements import (
     DEFAULT_MAX_REPETITION_SHARE,
@@ -29,6 +30,7 @@ from openr1_data.judgements import (
     Judgement,
     TraceView,
     judge_answer_present,
+    judge_explanation_answer,
     judge_finished,
     judge_language,
     judge_min_length,
@@ -39,6 +41,7 @@ from openr1_data.judgements import (
     view_trace,
 )
 from openr1_data.schema import require_columns
+from openr1_data.text import final_answer
 
 REASON_COLUMN = "_filter_reason"
 
@@ -83,6 +86,13 @@ class FilterConfig:
     min_language_share: float = field(
         default=DEFAULT_MIN_LANGUAGE_SHARE,
         metadata={"help": "language check: least share of reasoning letters in the problem's script"},
+    )
+    check_explanation_answer: bool = field(
+        default=True,
+        metadata={
+            "help": "rlt: reject explanations that state a final answer other than the reference solution's "
+            "(math-verify); explanations that state none pass this check"
+        },
     )
     default_style: str = field(
         default="r1", metadata={"help": "prompt style of rows without a prompt_style column"}
@@ -139,11 +149,26 @@ def trace_reason(view: TraceView, config: FilterConfig) -> str | None:
         judgements.append(
             lambda: judge_language(view.problem or "", view.reasoning_text, config.min_language_share)
         )
+    if config.check_explanation_answer and view.kind == "rlt":
+        judgements.append(lambda: judge_explanation_answer(explanation_agrees(view)))
     for judge in judgements:  # lazily: a trace is not judged further once it fails
         reason = judge().reason
         if reason is not None:
             return reason
     return None
+
+
+_VERIFIER: AnswerVerifier | None = None
+
+
+def explanation_agrees(view: TraceView) -> bool | None:
+    """Whether the answer an RLT explanation states matches the gold (None: it states none, or no verdict)."""
+    global _VERIFIER
+    stated = final_answer(view.reasoning_text) if view.parsed.reasoning else None
+    if stated is None or not view.gold:
+        return None
+    _VERIFIER = _VERIFIER or AnswerVerifier()  # one per process: its caches serve every row
+    return _VERIFIER.check(view.gold, stated)[0]
 
 
 def _reasons_batch(batch: dict[str, list], config: FilterConfig) -> dict[str, list]:
