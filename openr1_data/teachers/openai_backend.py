@@ -470,7 +470,14 @@ class OpenAITeacher(Teacher):
         """An HTTP client for `complete_one`, with this teacher's timeout and auth header (close it when done)."""
         size = max_connections or self.max_concurrency
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits, headers=self._headers())
+        if getattr(self, "_ssl_context", None) is None:  # building one reads the CA bundle (~30 ms): share it
+            self._ssl_context = httpx.create_ssl_context()
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout),
+            limits=limits,
+            headers=self._headers(),
+            verify=self._ssl_context,
+        )
 
     async def complete_one(
         self, client: httpx.AsyncClient, prompt: Prompt, sampling: SamplingParams, seed: int
