@@ -300,6 +300,32 @@ def publish_local(
     )
 
 
+# How a kept row's correctness was established, by the parser of its prompt style.
+JUDGED_BY = {
+    "rlt": "final answer = the reference solution given to the teacher (correct by construction, not verified); "
+    "the explanation passed the format checks and does not state another answer",
+    "code": "the extracted program ran against the problem's tests in the sandbox",
+    "mcq": "the chosen letter matched the gold letter",
+}
+JUDGED_BY_DEFAULT = "final answer verified against the gold answer with math-verify"
+
+
+def _judged_by(kept: Dataset) -> list[dict[str, Any]] | None:
+    """Kept rows per prompt style, with how each style's rows were judged (the card must not call an RLT row
+    "verified": its answer was given)."""
+    if "prompt_style" not in kept.column_names:
+        return None
+    from openr1_data.judgements import parser_kind
+
+    counts: dict[str, int] = {}
+    for style in kept["prompt_style"]:
+        counts[style] = counts.get(style, 0) + 1
+    return [
+        {"style": style, "rows": n, "how": JUDGED_BY.get(parser_kind(style), JUDGED_BY_DEFAULT)}
+        for style, n in sorted(counts.items())
+    ]
+
+
 def _pass_rate_table(kept: Dataset, splits: dict[str, dict[str, Dataset]]) -> list[dict[str, Any]] | None:
     """The pass-rate histogram of a problems-only dataset: kept problems and the rejected ones that have a rate."""
     if "pass_rate" not in kept.column_names:
@@ -407,7 +433,7 @@ def _write_folder(
             f"{len(kept):,} curated reasoning traces for {n_problems:,} problems"
             + (f", written by `{teacher}`" if teacher else "")
             + (f" with the `{prov['prompt_style']}` prompt style" if prov["prompt_style"] else "")
-            + ", verified and filtered."
+            + ", curated (how each row was judged is below)."
         ),
         "load_target": settings.repo_id or folder_label,
         "default_config": main,
@@ -426,6 +452,7 @@ def _write_folder(
         "funnel_plot": funnel_plot,
         "decontamination": _plain(decontamination),
         "lengths": _plain(lengths),
+        "judged_by": _judged_by(kept) if main == SFT_CONFIG else None,
         "pass_rates": _pass_rate_table(kept, splits) if main == PROBLEMS_CONFIG else None,
         "lengths_plot": LENGTHS_PLOT,
     }
