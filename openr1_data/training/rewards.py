@@ -26,7 +26,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -53,7 +53,7 @@ from openr1_data.judgements import (
 )
 from openr1_data.text import gold_answer
 
-RewardFn = Callable[..., list[float | None]]
+RewardFn = Callable[..., Sequence[float | None]]
 logger = logging.getLogger(__name__)
 
 # Keyword arguments TRL passes that are not dataset columns.
@@ -540,7 +540,7 @@ def _prompt_texts(columns: dict[str, Any], n: int) -> list[str]:
     `prompt` or `problem` column."""
     for name in ("prompts", "prompt", "problem"):
         values = columns.get(name)
-        if _per_row(values, n):
+        if isinstance(values, list | tuple) and len(values) == n:
             return [_last_user_text(v) for v in values]
     raise ValueError(
         "the llm_judge reward needs the prompts: TRL passes `prompts`; outside TRL pass prompts=[...]"
@@ -625,7 +625,7 @@ def import_reward(path: str) -> RewardFn:
     func = getattr(module, attr, None)
     if not callable(func):
         raise ValueError(f"reward function {path!r}: module {module_path!r} has no callable {attr!r}")
-    return func
+    return cast(RewardFn, func)
 
 
 def _factory(name: str) -> Callable[..., RewardFn] | None:
