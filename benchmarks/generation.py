@@ -1,28 +1,48 @@
-"""Generation throughput: our batched transformers backend vs a plain per-prompt `model.generate` loop, and the
-generation stage (planning, parsing, Parquet shards, resume bookkeeping) vs calling the backend directly.
+"""Generation throughput, two benchmarks.
 
-    python benchmarks/generation.py                     # packaged SmolLM2-135M-Instruct, 16 prompts, 64 tokens
-    python benchmarks/generation.py --prompts 32 --max_new_tokens 128 --model path/to/model
+`capacity`: the generation stage against a server of fixed capacity, vs the ideal client. The server is simulated
+(tests/fakes/capacity_server.py, real HTTP on 127.0.0.1 in its own process): `--slots` sequences decode at once
+at `--token_rate` tokens/s each, trace lengths are lognormal (mean 3,000 tokens, capped at 16,384), later requests
+queue. The ideal client keeps exactly `--slots` requests in flight and takes every result as it finishes (what a
+hand-written asyncio client at its best does); the stage runs with its defaults and only `--max_concurrency` set.
+Reported: the server's utilisation (busy slot-seconds / slots x wall time) and tokens/s against the ideal.
 
-Greedy decoding, so every method produces the same tokens and the comparison is of the same work.
+    python benchmarks/generation.py capacity                      # 1,000 and 10,000 traces, 64 slots
+    python benchmarks/generation.py capacity --traces 1000 --two_servers
+
+`transformers`: our batched transformers backend vs a plain per-prompt `model.generate` loop, and the stage
+(planning, parsing, Parquet shards, resume bookkeeping) vs calling the backend directly. Greedy decoding, so every
+method produces the same tokens and the comparison is of the same work.
+
+    python benchmarks/generation.py transformers                  # packaged SmolLM2-135M-Instruct, 16 prompts
+    python benchmarks/generation.py transformers --prompts 32 --max_new_tokens 128 --model path/to/model
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import subprocess
+import sys
 import tempfile
 import time
+from functools import partial
+from pathlib import Path
 
+import httpx
 import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from openr1_data.generate.plan import plan_units, trace_seed
 from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.prompts import get_style
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 from openr1_data.teachers.transformers_backend import resolve_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def per_prompt_loop(model_path: str, prompts: list, max_new_tokens: int) -> tuple[float, int]:
@@ -44,16 +64,7 @@ def per_prompt_loop(model_path: str, prompts: list, max_new_tokens: int) -> tupl
     return time.perf_counter() - start, tokens
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--prompts", type=int, default=16)
-    parser.add_argument("--max_new_tokens", type=int, default=64)
-    parser.add_argument("--batch_size", type=int, default=16, help="sequences per forward batch")
-    args = parser.parse_args()
-
+def transformers_benchmark(args: argparse.Namespace) -> None:
     model_path, _ = resolve_model(args.model)
     problems = normalize_problems(Dataset.from_list(bundled_problems(args.prompts))).kept
     style = get_style("r1")
@@ -91,6 +102,142 @@ def main() -> None:
         rate = tokens / seconds
         print(f"{name:<46}{seconds:>9.1f}{tokens:>8}{rate:>9.1f}{rate / (loop_tokens / loop_s):>8.2f}x")
     print(f"\nstage overhead over the raw backend: {100 * (stage_s / raw_s - 1):+.1f}% (target < 5%)")
+
+
+# -- capacity -----------------------------------------------------------------------------------------------------
+
+
+class SimulatedServer:
+    """tests/fakes/capacity_server.py in its own process (so its work does not share the client's interpreter)."""
+
+    def __init__(self, slots: int, token_rate: float):
+        self.slots = slots
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.capacity_server", "--slots", str(slots),
+             "--token_rate", str(token_rate)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = self.process.stdout.readline()
+        if not line.startswith("PORT "):
+            self.process.kill()
+            raise RuntimeError(f"the simulated server did not start: {line!r}")
+        self.root = f"http://127.0.0.1:{int(line.split()[1])}"
+        self.base_url = f"{self.root}/v1"
+
+    def reset(self) -> None:
+        httpx.post(f"{self.root}/reset")
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.root}/stats").json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def capacity_plan(traces: int) -> tuple[Dataset, GenerationConfig, list[tuple[list, int]]]:
+    """The problems and config of a stage run with defaults, and its requests (prompt, seed): the ideal client
+    sends the very same requests, so both get the same trace lengths from the simulated server."""
+    cfg = GenerationConfig(teacher_backend="openai", teacher_model="sim")
+    problems = normalize_problems(Dataset.from_list(bundled_problems(traces // cfg.num_generations))).kept
+    units, _ = plan_units(problems, [get_style(s) for s in cfg.prompt_styles], "sim", cfg.num_generations)
+    requests = [(u.prompt, trace_seed(cfg.seed, t)) for u in units for t in u.trace_ids]
+    return problems, cfg, requests
+
+
+async def ideal_client(servers: list[SimulatedServer], requests: list, max_tokens: int) -> tuple[float, int]:
+    """Every server's slots always full: one request per free slot, each result taken as soon as it comes."""
+    queue = list(reversed(requests))
+    tokens = 0
+
+    async def worker(client: httpx.AsyncClient, url: str) -> None:
+        nonlocal tokens
+        while queue:
+            prompt, seed = queue.pop()
+            body = {"model": "sim", "messages": prompt, "max_tokens": max_tokens, "seed": seed,
+                    "temperature": 0.6, "top_p": 0.95}  # fmt: skip
+            answer = (await client.post(f"{url}/chat/completions", json=body)).json()
+            tokens += answer["usage"]["completion_tokens"]
+
+    limits = httpx.Limits(max_connections=sum(s.slots for s in servers))
+    async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client, s.base_url) for s in servers for _ in range(s.slots)))
+        return time.perf_counter() - start, tokens
+
+
+def stage_run(servers: list[SimulatedServer], traces: int, max_tokens: int, max_concurrency: int):
+    """The generation stage with its defaults (4 samples per problem, ...), only --max_concurrency set."""
+    problems, cfg, _ = capacity_plan(traces)
+    cfg.output_dir = tempfile.mkdtemp(prefix="bench-capacity-")
+    cfg.base_url = ",".join(s.base_url for s in servers)
+    cfg.max_concurrency = max_concurrency
+    cfg.max_new_tokens = max_tokens
+    start = time.perf_counter()
+    result, summary = generate_traces(problems, cfg, progress=False)
+    return time.perf_counter() - start, summary.completion_tokens
+
+
+def _run_ideal(servers: list[SimulatedServer], traces: int) -> tuple[float, int]:
+    return asyncio.run(ideal_client(servers, capacity_plan(traces)[2], 16384))
+
+
+def measure(name: str, servers: list[SimulatedServer], run) -> dict:
+    for server in servers:
+        server.reset()
+    seconds, tokens = run()
+    busy = sum(s.stats()["busy_seconds"] for s in servers)
+    slots = sum(s.slots for s in servers)
+    return {"name": name, "seconds": seconds, "tokens": tokens, "busy": busy / (slots * seconds)}
+
+
+def capacity_benchmark(args: argparse.Namespace) -> None:
+    layouts = [("one server", [args.slots])]
+    if args.two_servers:
+        layouts.append(("two servers", [args.slots // 2, args.slots - args.slots // 2]))
+    print(f"simulated server: {args.slots} decode slots in all, {args.token_rate:.0f} tokens/s per sequence, "
+          "lognormal lengths (mean 3,000, cap 16,384)")  # fmt: skip
+    print(f"{'traces':>7}  {'layout':<12}{'client':<52}{'server busy':>12}{'tokens/s':>11}{'vs ideal':>9}")
+    for traces in args.traces:
+        for layout, slots in layouts:
+            servers = [SimulatedServer(n, args.token_rate) for n in slots]
+            try:
+                ideal = measure("ideal client (slots always full)", servers,
+                                partial(_run_ideal, servers, traces))  # fmt: skip
+                flag = f"--max_concurrency {slots[0]}"
+                urls = " --base_url A,B" if len(slots) > 1 else ""
+                stage = measure(f"openr1-data generate, defaults,{urls} {flag}", servers,
+                                partial(stage_run, servers, traces, 16384, slots[0]))  # fmt: skip
+            finally:
+                for server in servers:
+                    server.stop()
+            base = ideal["tokens"] / ideal["seconds"]
+            for row in (ideal, stage):
+                rate = row["tokens"] / row["seconds"]
+                print(f"{traces:>7}  {layout:<12}{row['name']:<52}{row['busy']:>11.0%}{rate:>11,.0f}"
+                      f"{rate / base:>9.2f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    capacity = commands.add_parser("capacity", help="the stage vs the ideal client on a simulated server")
+    capacity.add_argument("--traces", type=int, nargs="+", default=[1000, 10000])
+    capacity.add_argument("--slots", type=int, default=64, help="decode slots (all servers together)")
+    capacity.add_argument("--token_rate", type=float, default=7500.0, help="tokens/s of one sequence")
+    capacity.add_argument("--two_servers", action="store_true", help="also: the slots split over two servers")
+    local = commands.add_parser("transformers", help="the transformers backend vs a per-prompt loop")
+    local.add_argument("--model", default="smollm2")
+    local.add_argument("--prompts", type=int, default=16)
+    local.add_argument("--max_new_tokens", type=int, default=64)
+    local.add_argument("--batch_size", type=int, default=16, help="sequences per forward batch")
+    args = parser.parse_args()
+    if args.command == "capacity":
+        capacity_benchmark(args)
+    else:
+        transformers_benchmark(args)
 
 
 if __name__ == "__main__":

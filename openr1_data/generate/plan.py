@@ -27,11 +27,14 @@ class Unit:
     row: dict
     style: PromptStyle
     trace_ids: list[str]
-    prompt: Prompt = field(default_factory=list)
+    _prompt: Prompt | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        if not self.prompt:
-            self.prompt = self.style.build(self.row)
+    @property
+    def prompt(self) -> Prompt:
+        """The chat prompt, rendered on first use (so a large plan starts streaming at once)."""
+        if self._prompt is None:
+            self._prompt = self.style.build(self.row)
+        return self._prompt
 
 
 @dataclass

@@ -110,6 +110,7 @@ class TraceScheduler:
         self._by_id = {t.trace_id: t for t in traces}
         self._outstanding = 0
         self._in_flight = 0
+        self._tail_flushed = False
         self._start = time.perf_counter()
         self._postfix_at = 0.0
         self.bar = tqdm(
@@ -157,6 +158,10 @@ class TraceScheduler:
     def heartbeat(self, in_flight: int, retries: int = 0) -> None:
         self._in_flight = in_flight
         self.summary.retries = retries
+        if not self._new and not self._tail_flushed:
+            # only the tail is in flight: write what is done now, while the teacher finishes the last traces
+            self._tail_flushed = True
+            self.writer.flush()
         self.writer.flush_if_due()
         now = time.perf_counter()
         if now - self._postfix_at >= 0.5:
@@ -173,7 +178,7 @@ class TraceScheduler:
             if self._new:
                 teacher.stream(self)
         finally:
-            self.writer.flush()
+            self.writer.close()
             self.summary.shards_written += self.writer.shards_written
             self.summary.seconds = time.perf_counter() - self._start
             self.bar.close()

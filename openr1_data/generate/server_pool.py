@@ -1,8 +1,8 @@
 """Several OpenAI-compatible servers of one model as one streaming teacher, each kept full.
 
-Every server gets its own HTTP client and up to its teacher's `max_concurrency` requests in flight; a free slot on
-any server is filled with the next request of the plan at once (the least busy server first), so a slow or
-smaller server simply takes fewer requests. Requests carry their own seeds, so which server answered a trace does
+Every server gets up to its teacher's `max_concurrency` requests in flight (over a few small HTTP clients); a free
+slot on any server is filled with the next request of the plan at once (the least busy server first), so a slow
+or smaller server simply takes fewer requests. Requests carry their own seeds, so which server answered a trace does
 not change it (given the servers serve the same model).
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import httpx
 
 from openr1_data.teachers.base import (
     Completion,
@@ -24,6 +26,9 @@ from openr1_data.teachers.base import (
 from openr1_data.teachers.openai_backend import OpenAITeacher, request_seed, run_sync, validate_prompts
 
 HEARTBEAT_SECONDS = 0.5
+# connections per HTTP client: httpcore's pool scans every connection for every request it assigns, so one client
+# of 256 connections spends more time in that scan than in the requests; many small clients keep it cheap
+CONNECTIONS_PER_CLIENT = 8
 
 
 class ServerPool(Teacher):
@@ -72,54 +77,74 @@ class ServerPool(Teacher):
         run_sync(self._stream(feed))
 
     async def _stream(self, feed: RequestFeed) -> None:
-        clients = [t.open_client() for t in self.teachers]
+        lanes = [
+            _Lane(t, t.open_client(size), size)
+            for t in self.teachers
+            for size in _split(t.max_concurrency, CONNECTIONS_PER_CLIENT)
+        ]
         attempts = [0]
 
         async def count_attempt(_request) -> None:
             attempts[0] += 1
 
-        for client in clients:
-            client.event_hooks["request"].append(count_attempt)
-        load = [0] * len(self.teachers)
-        in_flight: dict[asyncio.Task, tuple[int, Request]] = {}
+        for lane in lanes:
+            lane.client.event_hooks["request"].append(count_attempt)
+        in_flight: dict[asyncio.Task, tuple[_Lane, Request]] = {}
         started = 0
         try:
             while True:
-                started += self._fill(feed, clients, load, in_flight)
+                started += self._fill(feed, lanes, in_flight)
                 if not in_flight:
                     return
                 done, _ = await asyncio.wait(
                     in_flight, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in done:
-                    server, request = in_flight.pop(task)
-                    load[server] -= 1
+                    lane, request = in_flight.pop(task)
+                    lane.load -= 1
                     feed.complete(request, task.result())  # a request that failed for good ends the run
                 feed.heartbeat(in_flight=len(in_flight), retries=max(0, attempts[0] - started))
         finally:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
-            for client in clients:
-                await client.aclose()
+            for lane in lanes:
+                await lane.client.aclose()
 
-    def _fill(self, feed: RequestFeed, clients, load: list[int], in_flight: dict) -> int:
-        """Send requests while some server has a free slot and the feed has a request; returns how many."""
+    @staticmethod
+    def _fill(feed: RequestFeed, lanes: list[_Lane], in_flight: dict) -> int:
+        """Send requests while some lane has a free slot and the feed has a request; returns how many."""
         sent = 0
         while True:
-            free = [s for s, t in enumerate(self.teachers) if load[s] < t.max_concurrency]
+            free = [lane for lane in lanes if lane.load < lane.size]
             if not free:
                 return sent
             request = feed.next_request()
             if request is None:
                 return sent
-            server = min(free, key=lambda s: load[s] / self.teachers[s].max_concurrency)
-            coroutine = self.teachers[server].complete_one(
-                clients[server], request.prompt, request.sampling, request.sampling.seed
+            lane = min(free, key=lambda x: x.load / x.size)
+            coroutine = lane.teacher.complete_one(
+                lane.client, request.prompt, request.sampling, request.sampling.seed
             )
-            in_flight[asyncio.ensure_future(coroutine)] = (server, request)
-            load[server] += 1
+            in_flight[asyncio.ensure_future(coroutine)] = (lane, request)
+            lane.load += 1
             sent += 1
+
+
+@dataclass
+class _Lane:
+    """One HTTP client to one server, with its share of the server's slots."""
+
+    teacher: OpenAITeacher
+    client: httpx.AsyncClient
+    size: int
+    load: int = 0
+
+
+def _split(total: int, most: int) -> list[int]:
+    """`total` slots as nearly equal parts of at most `most` (10, 8 -> [5, 5])."""
+    parts = -(-total // most)
+    return [total // parts + (i < total % parts) for i in range(parts)]
 
 
 def as_streaming(teacher: Teacher) -> Teacher:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Dataset, Features, load_dataset
+from datasets import Dataset, Features
 
-from openr1_data.io import DATA_DIR
+from openr1_data.io import DATA_DIR, read_parquet_folder
+
+# shards up to this size are read into memory; larger runs are read memory-mapped through the datasets cache
+IN_MEMORY_BYTES = 512 * 2**20
 
 
 def shard_folder(output_dir: str | Path) -> Path:
@@ -65,6 +70,8 @@ class ShardWriter:
         self.rows: list[dict] = []
         self.shards_written = 0
         self._last = time.monotonic()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openr1-shards")
+        self._writes: list[Future] = []
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
@@ -77,22 +84,43 @@ class ShardWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered row now (also called when a run stops on an error, so no finished trace is lost)."""
+        """Start writing every buffered row as one shard."""
         if self.rows:
-            write_shard(self.rows, self.features, self.folder, shard_name(self.rows))
+            rows, self.rows = self.rows, []
+            self._writes.append(
+                self._pool.submit(write_shard, rows, self.features, self.folder, shard_name(rows))
+            )
             self.shards_written += 1
-            self.rows = []
+            for done in [w for w in self._writes if w.done()]:
+                self._writes.remove(done)
+                done.result()  # a failed write fails the run now, not at the end
         self._last = time.monotonic()
+
+    def close(self) -> None:
+        """Write what is buffered and wait for every write (also when a run stops on an error, so no finished
+        trace is lost)."""
+        try:
+            self.flush()
+            for write in self._writes:
+                write.result()
+        finally:
+            self._writes = []
+            self._pool.shutdown(wait=True)
 
 
 def load_traces(output_dir: str | Path, trace_ids: set[str] | None = None) -> Dataset:
     """All traces written in `output_dir` (optionally only those in `trace_ids`), one row per trace id, as one
     Dataset (a trace written twice, e.g. by a worker that died after writing its shard but before it said so, is
     read once)."""
-    shards = sorted(str(p) for p in shard_folder(output_dir).glob("*.parquet"))
+    shards = sorted(shard_folder(output_dir).glob("*.parquet"))
     if not shards:
         return Dataset.from_dict({"trace_id": []})
-    traces = load_dataset("parquet", data_files=shards, split="train")
+    if sum(s.stat().st_size for s in shards) <= IN_MEMORY_BYTES:
+        # in memory: no cache copy to build; the fingerprint from the shard names (hashing the table is slow)
+        fingerprint = hashlib.sha256(",".join(s.name for s in shards).encode()).hexdigest()[:16]
+        traces = Dataset(pa.concat_tables([pq.read_table(s) for s in shards]), fingerprint=fingerprint)
+    else:
+        traces = read_parquet_folder(shard_folder(output_dir))  # memory-mapped
     seen: set[str] = set()
     keep = []
     for i, t in enumerate(traces["trace_id"]):
