@@ -19,6 +19,7 @@ from openr1_data.generate.stage import GenerationConfig
         (["--temperature", "-1"], "--temperature must be between"),
         (["--top_p", "7"], "--top_p must be between"),
         (["--max_concurrency", "0"], "--max_concurrency must be a number >= 1"),
+        (["--num_threads", "0"], "--num_threads must be a number >= 1"),
         (["--teacher_backend", "gpt"], "--teacher_backend must be one of ['distilabel', 'openai'"),
         (["--prompt_styles", "nonexistent_style"], "nonexistent_style"),
     ],
@@ -59,3 +60,15 @@ def test_evaluation_output_folders_are_per_model():
 
     assert EvalConfig(model="Qwen/Qwen2.5-1.5B").output_dir.endswith("eval/Qwen--Qwen2.5-1.5B")
     assert EvalConfig(model="smollm2").output_dir != EvalConfig(model="outputs/student-sft").output_dir
+
+
+def test_torch_threads_follow_the_free_cores_unless_asked(one_torch_thread):
+    import os
+
+    import torch
+
+    from openr1_data.teachers.threads import free_cores, set_torch_threads
+
+    assert 1 <= free_cores() <= len(os.sched_getaffinity(0))
+    assert set_torch_threads(1) == 1 == torch.get_num_threads()
+    assert set_torch_threads(None) == free_cores() == torch.get_num_threads()

@@ -125,6 +125,13 @@ class GenerationConfig:
     teacher_batch_size: int = field(
         default=16, metadata={"help": "sequences per forward batch in the transformers backend"}
     )
+    num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch threads of a local CPU teacher (transformers backend); default: the cores that are free "
+            "now (one core of a busy 2-core machine), since waiting threads slow every step down"
+        },
+    )
     teacher_dtype: str = field(
         default="auto",
         metadata={"help": "weights dtype of a local teacher (transformers, vllm): auto, bfloat16..."},
@@ -197,6 +204,7 @@ class GenerationConfig:
         check_fields(
             self,
             at_least={
+                "num_threads": 1,
                 "num_generations": 1,
                 "max_new_tokens": 1,
                 "batch_size": 1,
@@ -253,6 +261,7 @@ def build_teacher(cfg: GenerationConfig) -> Teacher:
     offered = {
         "device": cfg.device,
         "batch_size": cfg.teacher_batch_size,
+        "num_threads": cfg.num_threads,
         "dtype": None if cfg.teacher_dtype == "auto" and cfg.teacher_backend == "vllm" else cfg.teacher_dtype,
         "api_key_env": cfg.api_key_env,
         "max_concurrency": cfg.max_concurrency,

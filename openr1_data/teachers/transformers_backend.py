@@ -29,6 +29,7 @@ from openr1_data.teachers.base import (
 )
 from openr1_data.teachers.default_model import DEFAULT_TEACHER, default_teacher_path
 from openr1_data.teachers.openai_backend import request_seed
+from openr1_data.teachers.threads import set_torch_threads
 
 DEFAULT_TEACHER_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
@@ -67,9 +68,12 @@ class TransformersTeacher(Teacher):
         dtype: str = "auto",
         batch_size: int = 16,
         trust_remote_code: bool = False,
+        num_threads: int | None = None,
     ):
         path, name = resolve_model(model)
         super().__init__(name)
+        if device == "cpu":
+            set_torch_threads(num_threads)  # the free cores, not torch's every-core default
         self.device = device
         self.batch_size = batch_size
         try:

@@ -48,11 +48,22 @@ def _chat_template_field() -> Any:
     )
 
 
+def _num_threads_field() -> Any:
+    return field(
+        default=None,
+        metadata={
+            "help": "torch threads when training on CPU; default: the cores that are free now (on a busy machine "
+            "more threads than free cores make every step several times slower)"
+        },
+    )
+
+
 @dataclass
 class SFTConfig(trl.SFTConfig):
     """TRL's `SFTConfig` plus a chat-template option and the bf16 → fp32 fallback on CPU-only machines."""
 
     chat_template: str | None = _chat_template_field()
+    num_threads: int | None = _num_threads_field()
 
     def __post_init__(self) -> None:
         _bf16_fallback(self)
@@ -64,6 +75,7 @@ class GRPOConfig(trl.GRPOConfig):
     """TRL's `GRPOConfig` plus a chat-template option and the bf16 → fp32 fallback on CPU-only machines."""
 
     chat_template: str | None = _chat_template_field()
+    num_threads: int | None = _num_threads_field()
 
     def __post_init__(self) -> None:
         _bf16_fallback(self)

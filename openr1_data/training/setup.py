@@ -9,9 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from openr1_data.teachers.threads import set_torch_threads
 from openr1_data.training.model_card import write_model_card
 
 # -------------------------------------------------------------------------------------------------- models
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def resolve_model_path(model: str) -> str:
@@ -23,6 +30,8 @@ def resolve_model_path(model: str) -> str:
 
 def set_model_init_kwargs(model_args: Any, training_args: Any) -> str:
     """Fill `training_args.model_init_kwargs` from TRL's `ModelConfig` (as TRL's scripts do); return the model path."""
+    if not torch_cuda_available():
+        set_torch_threads(getattr(training_args, "num_threads", None))
     if not model_args.model_name_or_path:
         raise ValueError("no model: pass --model_name_or_path (a local folder, a Hub id, or `smollm2`)")
     kwargs = {
