@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as pc  # kernels are made at import time: pyright sees none of them
 from datasets import Dataset, Features, List, Value
 from datasets.table import InMemoryTable
 
@@ -114,8 +115,8 @@ def to_problems(kept: Dataset) -> Dataset:
         fix="Pass one row per problem with `problem`, `answer` and `problem_id` (e.g. from the pass-rate stage).",
     )
     ids = column(kept, PROBLEM_ID)
-    if len(pc.unique(ids)) != len(ids):
-        counts = pc.value_counts(ids).to_pylist()
+    if len(ids.unique()) != len(ids):
+        counts = ids.value_counts().to_pylist()
         repeated = next(c["values"] for c in counts if c["counts"] > 1)
         raise ContractError(
             f"publish: a problems-only dataset has one row per problem, but problem_id {repeated!r} appears more "
@@ -168,7 +169,7 @@ def _arrow_columns(ds: Dataset, columns: Sequence[str]) -> pa.Table:
     all-None `correct` column arrives typed null).
     """
     present = [c for c in columns if c in ds.column_names]
-    table = ds.select_columns(present).with_format("arrow")[:]
+    table = arrow_table(ds.select_columns(present))
     types = {**ALL_OPTIONAL, "completion_tokens": pa.int64()}
     for name, dtype in types.items():
         if name not in columns:
@@ -198,10 +199,11 @@ def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
     table = _arrow_columns(traces, [*ALL_NEEDS, *ALL_OPTIONAL])
     first_seen: dict[str, int] = {}
     order = [first_seen.setdefault(pid, len(first_seen)) for pid in table[PROBLEM_ID].to_pylist()]
-    has_kept = kept is not None and len(kept) > 0
-    kept_ids = pc.unique(column(kept, "trace_id")) if has_kept else pa.array([], pa.string())
+    kept_ids = pa.array([], pa.string())
+    if kept is not None and len(kept) > 0:
+        kept_ids = column(kept, "trace_id").unique()
     table = table.append_column("_problem", pa.array(order, pa.int64()))
-    table = table.append_column("_kept", pc.is_in(table["trace_id"], value_set=kept_ids))
+    table = table.append_column("_kept", pc.is_in(table["trace_id"], value_set=kept_ids))  # pyright: ignore[reportAttributeAccessIssue]
     table = table.sort_by(
         [
             ("_problem", "ascending"),
@@ -235,10 +237,10 @@ def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
     )
     selected = dict(zip(chosen["_problem"].to_pylist(), chosen["trace_id_first"].to_pylist(), strict=True))
     texts: dict[str, tuple[str, str]] = {}
-    if selected:
+    if selected and kept is not None:  # a selected trace implies kept rows
         kept_table = _arrow_columns(kept, ["trace_id", "reasoning", "final"])
         kept_table = kept_table.filter(
-            pc.is_in(kept_table["trace_id"], value_set=pa.array(list(selected.values())))
+            pc.is_in(kept_table["trace_id"], value_set=pa.array(list(selected.values())))  # pyright: ignore[reportAttributeAccessIssue]
         )
         for tid, reasoning, final in zip(
             *(kept_table[c].to_pylist() for c in ("trace_id", "reasoning", "final")), strict=True
@@ -276,7 +278,7 @@ def to_rejected(rejected: Dataset | Sequence[Dataset]) -> Dataset:
     if not parts:
         return Dataset.from_dict({REJECT_STAGE: [], REJECT_REASON: []})
     # `with_format("arrow")[:]` honours a `select` indices mapping (side outputs are selections).
-    tables = [p.with_format("arrow")[:].replace_schema_metadata(None) for p in parts]
+    tables = [arrow_table(p).replace_schema_metadata(None) for p in parts]
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
@@ -287,9 +289,15 @@ def to_rejected(rejected: Dataset | Sequence[Dataset]) -> Dataset:
     return Dataset(InMemoryTable(table.combine_chunks()), fingerprint=_fingerprint("rejected", *parts))
 
 
+def arrow_table(ds: Dataset) -> pa.Table:
+    """The dataset as one Arrow table (honouring a `select` indices mapping)."""
+    # `datasets` types `__getitem__` by the python format; the arrow format returns a `pa.Table`.
+    return cast(pa.Table, ds.with_format("arrow")[:])
+
+
 def column(ds: Dataset, name: str) -> pa.ChunkedArray:
     """One column as Arrow (honouring a `select` indices mapping), without per-row Python objects."""
-    return ds.select_columns([name]).with_format("arrow")[:][name]
+    return arrow_table(ds.select_columns([name]))[name]
 
 
 def problem_ids(datasets: Iterable[Dataset | None]) -> list[str]:
@@ -297,7 +305,7 @@ def problem_ids(datasets: Iterable[Dataset | None]) -> list[str]:
     ids: set[str] = set()
     for ds in datasets:
         if ds is not None and PROBLEM_ID in ds.column_names:
-            ids.update(pc.unique(column(ds, PROBLEM_ID)).to_pylist())
+            ids.update(column(ds, PROBLEM_ID).unique().to_pylist())
     return sorted(ids)
 
 
@@ -322,8 +330,8 @@ def pick_test_problems(ids: Sequence[str], test_size: float | int, seed: int) ->
 
 def split_by_problem(dataset: Dataset, test_problems: set[str]) -> dict[str, Dataset]:
     """{"train": ..., "test": ...}: rows whose problem is in `test_problems` go to test."""
-    in_test = pc.is_in(column(dataset, PROBLEM_ID), value_set=pa.array(sorted(test_problems), pa.string()))
-    return {
-        "train": dataset.select(pc.indices_nonzero(pc.invert(in_test)).to_pylist()),
-        "test": dataset.select(pc.indices_nonzero(in_test).to_pylist()),
-    }
+    test_set = pa.array(sorted(test_problems), pa.string())
+    in_test = pc.is_in(column(dataset, PROBLEM_ID), value_set=test_set)  # pyright: ignore[reportAttributeAccessIssue]
+    train_rows = pc.indices_nonzero(pc.invert(in_test))  # pyright: ignore[reportAttributeAccessIssue]
+    test_rows = pc.indices_nonzero(in_test)  # pyright: ignore[reportAttributeAccessIssue]
+    return {"train": dataset.select(train_rows.to_pylist()), "test": dataset.select(test_rows.to_pylist())}
