@@ -265,7 +265,7 @@ def plot_funnel(funnel: Funnel, path: str | Path, max_reasons: int = 8) -> Path:
         if any(widths):
             ax.barh(y, widths, left=left, color=colors[i % len(colors)], label=f"rejected: {reason}")
             left += np.array(widths, dtype=float)
-    for yi, r in zip(y, ordered, strict=True):
+    for yi, r in enumerate(ordered):  # yi: the bar's y position (y is 0..n-1)
         ax.text(left[yi], yi, f"  {r['rows_out']:,}/{r['rows_in']:,}", va="center", fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlabel("rows")
@@ -284,7 +284,8 @@ def plot_lengths(kept_tokens: Sequence[int], all_tokens: Sequence[int] | None, p
     fig = _figure(8, 3.6)
     ax = fig.add_subplot(1, 1, 1)
     values = [v for v in (all_tokens or kept_tokens) if v is not None] or [0]
-    bins = np.histogram_bin_edges(np.array(values, dtype=float), bins=min(40, max(5, len(set(values)))))
+    edges = np.histogram_bin_edges(np.array(values, dtype=float), bins=min(40, max(5, len(set(values)))))
+    bins = edges.tolist()  # the same edges as floats (matplotlib's stub takes a sequence, not an array)
     if all_tokens:
         ax.hist([v for v in all_tokens if v is not None], bins=bins, color="#9e9e9e", label="all traces")
     ax.hist(
@@ -319,7 +320,9 @@ def rerender_card(folder: str | Path, repo_id: str) -> str | None:
 PASS_RATE_BUCKETS = ("0", "(0, 0.25)", "[0.25, 0.5)", "[0.5, 0.75)", "[0.75, 1)", "1")
 
 
-def pass_rate_histogram(kept: Sequence[float | None], rejected: Sequence[float | None]) -> list[dict[str, Any]]:
+def pass_rate_histogram(
+    kept: Sequence[float | None], rejected: Sequence[float | None]
+) -> list[dict[str, Any]]:
     """Problems per pass-rate bucket, kept and rejected (0 and 1 apart: they carry no GRPO signal)."""
 
     def bucket(rate: float) -> str:

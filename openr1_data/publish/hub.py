@@ -173,7 +173,8 @@ def push_to_hub(
     message = commit_message or f"Publish {len(files)} files with openr1-data {openr1_data.__version__}"
     readme = rerender_card(folder, repo_id)  # the card's load snippet names the repo (unless hand-edited)
 
-    first_head: list[str] = []  # the branch head before this push: did the push change anything?
+    # The branch head before this push (None when the Hub reports none): did the push change anything?
+    first_head: list[str | None] = []
 
     def attempt() -> tuple[str, str]:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 import yaml
 from datasets import Dataset
 
@@ -403,7 +402,7 @@ def _write_folder(
 
     rows = {name: {s: len(d) for s, d in by_split.items()} for name, by_split in splits.items()}
     teacher = prov["teacher_model"]
-    n_problems = len(pc.unique(column(kept, "problem_id")))
+    n_problems = len(column(kept, "problem_id").unique())
     metadata = cards.card_metadata(
         configs=patterns,
         default_config=main,
