@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "openr1_data"
 
 # Layers, lowest first. A module may import its own layer's modules and lower layers, never a higher one.
 LAYERS = [
-    {"openr1_data", "schema", "text", "secrets", "config"},
+    {"openr1_data", "schema", "text", "secrets", "config", "procs"},
     {"funnel", "io", "teachers.base"},
     {"prompts"},
     {"judgements"},
@@ -23,7 +23,18 @@ LAYERS = [
     {"cli"},
 ]
 # Modules allowed at the top of the package: the shared contracts and the chains.
-TOP_LEVEL = {"__init__", "schema", "funnel", "judgements", "text", "io", "config", "secrets", "pipeline"}
+TOP_LEVEL = {
+    "__init__",
+    "schema",
+    "funnel",
+    "judgements",
+    "text",
+    "io",
+    "config",
+    "secrets",
+    "procs",
+    "pipeline",
+}
 
 
 def module_name(path: Path) -> str:

@@ -17,6 +17,7 @@ Rejected traces go to `StageResult.rejected` with `rejected_stage` and `rejected
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from datasets import Dataset
@@ -40,6 +41,7 @@ from openr1_data.judgements import (
     judge_think_block,
     view_trace,
 )
+from openr1_data.procs import die_with_parent
 from openr1_data.schema import require_columns
 from openr1_data.text import final_answer
 
@@ -171,7 +173,9 @@ def explanation_agrees(view: TraceView) -> bool | None:
     return _VERIFIER.check(view.gold, stated)[0]
 
 
-def _reasons_batch(batch: dict[str, list], config: FilterConfig) -> dict[str, list]:
+def _reasons_batch(batch: dict[str, list], config: FilterConfig, parent_pid: int) -> dict[str, list]:
+    if os.getpid() != parent_pid:  # a `num_proc` worker: die with the stage (no orphans after a kill -9)
+        die_with_parent(parent_pid)
     n = len(batch["completion"])
     reasons = []
     for i in range(n):
@@ -204,7 +208,7 @@ def filter_reasons(
         batched=True,
         batch_size=1000,
         num_proc=config.filter_num_proc if config.filter_num_proc and config.filter_num_proc > 1 else None,
-        fn_kwargs={"config": config},
+        fn_kwargs={"config": config, "parent_pid": os.getpid()},
         remove_columns=view.column_names,
         desc=f"filter ({stage})",
         load_from_cache_file=False,

@@ -40,6 +40,7 @@ from openr1_data.curate.answer_verifier import (
     VerifierStats,
 )
 from openr1_data.judgements import VERIFY_ERRORS, WORKER_CRASHED
+from openr1_data.procs import watched_initializer
 from openr1_data.schema import ANSWER, ContractError, require_columns
 from openr1_data.text import final_answer
 
@@ -176,8 +177,10 @@ def _pool(workers: int, options: AnswerOptions, start_method: str | None) -> Pro
         and threading.current_thread() is threading.main_thread()
     ):
         _warm_up()
+    # workers die with this process (a kill -9 of `openr1-data verify` leaves none behind)
+    initializer, initargs = watched_initializer(_init_worker, (options,))
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=_context(start_method), initializer=_init_worker, initargs=(options,)
+        max_workers=workers, mp_context=_context(start_method), initializer=initializer, initargs=initargs
     )
 
 

@@ -5,7 +5,8 @@
         ...
 
 The server runs in its own process group, writes its log to a file (a pipe could fill up and block it), and is
-stopped on `stop()`, on leaving the `with` block, and at interpreter exit.
+stopped on `stop()`, on leaving the `with` block, and at interpreter exit. It also dies with the process that
+started it (`openr1_data.procs`): a `kill -9` of a pipeline leaves no server behind.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from openr1_data.procs import watched_command
 
 SERVE_INSTALL_HINT = 'pip install "openr1-data[serve]"'
 
@@ -140,20 +142,21 @@ def start_transformers_serve(
         log_path = log_name
     log_path = Path(log_path)
     chosen = port if port is not None else free_port(host)
-    command = [
-        sys.executable,
-        "-m",
-        "transformers.cli.transformers",
-        "serve",
-        str(model),
-        "--host",
-        host,
-        "--port",
-        str(chosen),
-        "--device",
-        device,
-        *extra_args,
-    ]
+    command = watched_command(  # dies with this process, even after a kill -9
+        [
+            "-m",
+            "transformers.cli.transformers",
+            "serve",
+            str(model),
+            "--host",
+            host,
+            "--port",
+            str(chosen),
+            "--device",
+            device,
+            *extra_args,
+        ]
+    )
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,
