@@ -28,6 +28,7 @@ from openr1_data.generate.shards import ShardWriter, load_traces, shard_folder, 
 from openr1_data.io import FUNNEL_FILE, REJECTED_DIR, write_dataset
 from openr1_data.prompts import get_style
 from openr1_data.schema import TRACE_FEATURES
+from openr1_data.secrets import redact_config
 from openr1_data.teachers import BACKENDS, SamplingParams, Teacher, make_teacher
 
 __all__ = [
@@ -154,6 +155,26 @@ class GenerationConfig:
             "server decodes at once (vLLM: --max-num-seqs, 256 by default) or a little more"
         },
     )
+    request_timeout: float = field(
+        default=600.0,
+        metadata={
+            "help": "openai backend: total deadline in seconds of one request attempt (a server that trickles "
+            "bytes cannot hold a request past it)"
+        },
+    )
+    max_retries: int = field(
+        default=5,
+        metadata={
+            "help": "openai backend: retries of a request after 408/429/5xx, connection errors, deadlines and "
+            "malformed answers"
+        },
+    )
+    backoff_base: float = field(
+        default=1.0, metadata={"help": "openai backend: first retry waits about this many seconds (doubling)"}
+    )
+    backoff_max: float = field(
+        default=30.0, metadata={"help": "openai backend: longest wait between retries (s)"}
+    )
     distilabel_llm: str = field(
         default="transformers", metadata={"help": "distilabel backend: its LLM (transformers, openai, vllm)"}
     )
@@ -265,6 +286,10 @@ def build_teacher(cfg: GenerationConfig) -> Teacher:
         "dtype": None if cfg.teacher_dtype == "auto" and cfg.teacher_backend == "vllm" else cfg.teacher_dtype,
         "api_key_env": cfg.api_key_env,
         "max_concurrency": cfg.max_concurrency,
+        "request_timeout": cfg.request_timeout,
+        "max_retries": cfg.max_retries,
+        "backoff_base": cfg.backoff_base,
+        "backoff_max": cfg.backoff_max,
         "tokenizer": cfg.teacher_tokenizer,  # pre-filled prompts (rlt, r1_think) over /v1/completions
         "llm": cfg.distilabel_llm,
         "max_model_len": cfg.max_model_len,
@@ -297,7 +322,11 @@ def check_manifest(cfg: GenerationConfig, output_dir: Path) -> None:
                 "Use a new --output_dir, or delete that folder to start over."
             )
     output_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"fingerprint": cfg.fingerprint(), "config": asdict(cfg), "openr1_data_version": __version__}
+    manifest = {
+        "fingerprint": cfg.fingerprint(),
+        "config": redact_config(asdict(cfg)),
+        "openr1_data_version": __version__,
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, path)

@@ -1,8 +1,14 @@
 """Teacher over any OpenAI-compatible HTTP server: vLLM serve, SGLang, TGI, `transformers serve`, hosted APIs.
 
-Requests go out concurrently (bounded by `max_concurrency`), each with its own timeout, and are retried with
-exponential backoff and jitter on 408/429/5xx answers, connection errors and timeouts. `n` samples are `n`
-separate requests with different seeds (some servers, `transformers serve` among them, ignore `n`).
+Requests go out concurrently (bounded by `max_concurrency`), each with a total deadline (`request_timeout`: a
+server that trickles bytes cannot hold a request past it), and are retried with exponential backoff and jitter on
+408/429/5xx answers, connection errors, deadlines and malformed 200 answers (not JSON, no choices, `content:
+null`): a malformed answer is a failed request, never a stored trace. A finish reason the client cannot read (or
+none) is recorded as "unknown", which the `finished` filter rejects like "length". While requests wait, a
+heartbeat line on stderr says how many are in flight, the retries so far and the last error (at least every
+`heartbeat_seconds`). URLs, keys and server messages are redacted (`openr1_data.secrets`) in every error and log.
+`n` samples are `n` separate requests with different seeds (some servers, `transformers serve` among them,
+ignore `n`).
 
 Continuing a pre-filled assistant message: over chat, the request carries `continue_final_message: true,
 add_generation_prompt: false` (understood by vLLM and SGLang). `transformers serve` 5.x rejects those fields
@@ -19,12 +25,15 @@ import logging
 import os
 import random
 import re
-from collections.abc import Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from openr1_data.secrets import redact, redact_url
 from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher, continues_assistant
 
 logger = logging.getLogger(__name__)
@@ -33,11 +42,20 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 CONTINUATION_MODES = ("auto", "chat", "completions")
 # finish reasons that mean "cut by the token budget" across servers (OpenAI/vLLM "length", TGI and others)
 _LENGTH_REASONS = {"length", "max_tokens", "max_length", "model_length"}
+# ... and those that mean "ended on its own" (OpenAI/vLLM "stop", TGI "eos_token"/"stop_sequence", Anthropic)
+_STOP_REASONS = {"stop", "eos", "eos_token", "stop_sequence", "end_turn"}
+UNKNOWN_FINISH = "unknown"
+DEFAULT_HEARTBEAT_SECONDS = 30.0
+_T = TypeVar("_T")
 _SEED_MODULO = 2**31 - 1
 
 
 class TeacherRequestError(RuntimeError):
     """A request to the teacher server failed for good (after its retries, or with a non-retryable answer)."""
+
+
+class MalformedResponse(ValueError):
+    """A 200 answer without a usable completion (no choices, `content: null`, ...): retried like a failure."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -71,13 +89,16 @@ def request_seed(base_seed: int, prompt_index: int, sample_index: int, n: int) -
 
 
 def normalize_finish_reason(reason: Any) -> str:
-    """Map a server's finish reason to "length" (cut by the token budget) or "stop" (ended on its own)."""
-    if isinstance(reason, str) and reason.lower() in _LENGTH_REASONS:
-        return "length"
-    if reason not in (None, "stop", "eos", "eos_token", "stop_sequence", "end_turn"):
-        # e.g. "content_filter", "tool_calls", "abort": the text ended without hitting the budget
-        logger.debug("finish_reason %r recorded as 'stop'", reason)
-    return "stop"
+    """Map a server's finish reason to "length" (cut by the token budget), "stop" (ended on its own) or
+    "unknown" (missing, or e.g. "abort", "content_filter", "tool_calls"): a trace whose end nobody vouches for
+    is never recorded as finished; the `finished` filter rejects it like a cut one."""
+    if isinstance(reason, str):
+        if reason.lower() in _LENGTH_REASONS:
+            return "length"
+        if reason.lower() in _STOP_REASONS:
+            return "stop"
+    logger.debug("finish_reason %r recorded as %r", reason, UNKNOWN_FINISH)
+    return UNKNOWN_FINISH
 
 
 def join_reasoning(content: str, reasoning: str | None) -> str:
@@ -155,20 +176,34 @@ def completion_payload(
 
 
 def parse_response(data: Any, *, chat: bool, tokenizer: Any = None) -> Completion:
-    """Turn a chat or text completion response into a `Completion`; `ValueError` when it has no choice."""
+    """Turn a chat or text completion response into a `Completion`.
+
+    Raises `MalformedResponse` (a `ValueError`) when the answer holds no completion: no choices, no message,
+    `content: null` without reasoning, a text that is not a string. An empty string is a real (empty) completion.
+    """
     choices = data.get("choices") if isinstance(data, dict) else None
-    if not choices or not isinstance(choices[0], dict):
-        raise ValueError(f"response has no choices: {str(data)[:300]!r}")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedResponse(f"response has no choices: {str(data)[:300]!r}")
     choice = choices[0]
     if chat:
-        message = choice.get("message") or {}
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise MalformedResponse(f"choice 0 has no message: {str(choice)[:300]!r}")
+        content = message.get("content")
         reasoning = message.get("reasoning_content") or message.get("reasoning")
-        text = join_reasoning(message.get("content") or "", reasoning)
+        if not isinstance(content, (str, type(None))) or not isinstance(reasoning, (str, type(None))):
+            raise MalformedResponse(f"message content is not text: {str(message)[:300]!r}")
+        if content is None and not reasoning:
+            # a reasoning server may put everything in `reasoning_content`; with neither there is no completion
+            raise MalformedResponse("message content is null")
+        text = join_reasoning(content or "", reasoning)
     else:
-        text = choice.get("text") or ""
-    usage = data.get("usage") or {}
+        text = choice.get("text")
+        if not isinstance(text, str):
+            raise MalformedResponse(f"choice 0 has no text: {str(choice)[:300]!r}")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     tokens = usage.get("completion_tokens")
-    if not isinstance(tokens, int):
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
         tokens = approximate_token_count(text, tokenizer)
     return Completion(
         text=text,
@@ -224,6 +259,74 @@ def run_sync(coroutine: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The heartbeat: what a silent progress bar is waiting for
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RequestMonitor:
+    """Live counts of one teacher's requests; while some are in flight, a heartbeat task on the running event
+    loop prints them to stderr every `interval` seconds in which no request finished or some were retried."""
+
+    label: str
+    interval: float = DEFAULT_HEARTBEAT_SECONDS
+    deadline: float | None = None
+    pending: int = 0  # requests not finished yet: in flight, or backing off before a retry
+    in_flight: int = 0
+    completed: int = 0
+    retries: int = 0
+    failed: int = 0
+    last_error: str | None = None
+    beats: int = 0
+    _task: asyncio.Task | None = field(default=None, repr=False)
+
+    def enter(self) -> None:
+        """A request (with its retries) starts: count it, and make sure the heartbeat runs on this event loop."""
+        self.pending += 1
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._beat())
+
+    def line(self) -> str:
+        """The heartbeat text (redacted)."""
+        deadline = f" (deadline {self.deadline:g}s each)" if self.deadline else ""
+        text = (
+            f"teacher {self.label}: {self.in_flight} request(s) in flight{deadline}, "
+            f"{self.pending - self.in_flight} waiting to retry, {self.completed} done, {self.retries} retries so "
+            f"far, {self.failed} failed; last error: {self.last_error or 'none'}"
+        )
+        return redact(text)
+
+    async def _beat(self) -> None:
+        seen = (self.completed, self.retries)
+        while self.pending > 0:
+            await asyncio.sleep(self.interval)
+            if self.pending > 0 and (self.completed == seen[0] or self.retries != seen[1]):
+                self.beats += 1
+                _print_heartbeat(self.line())
+            seen = (self.completed, self.retries)
+
+
+def _print_heartbeat(line: str) -> None:
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)  # above a progress bar, not through it
+    except ImportError:  # pragma: no cover (tqdm comes with datasets)
+        print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Attempt:
+    """The outcome of one attempt: a result (`error` None), or an error, retryable unless `fatal_status` is set."""
+
+    result: Any = None
+    error: str | None = None
+    fatal_status: int | None = None
+    retry_after: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The teacher
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -237,10 +340,14 @@ class OpenAITeacher(Teacher):
         api_key_env: environment variable holding the API key, sent as `Authorization: Bearer`; none is sent
             when the variable is unset (local servers). The key is never logged, printed or put in errors.
         max_concurrency: requests in flight at once.
-        timeout: seconds allowed for one request (connect, send, wait for the whole completion).
-        max_retries: retries after the first attempt on 408/429/5xx, connection errors and timeouts.
+        request_timeout: total deadline in seconds of one attempt (connect, send, receive the whole answer),
+            however slowly the server sends it.
+        max_retries: retries after the first attempt on 408/429/5xx, connection errors, deadlines and malformed
+            200 answers.
         backoff_base, backoff_max: exponential backoff (seconds) between retries: base * 2**attempt, capped,
             with jitter; a `Retry-After` header wins (still capped).
+        heartbeat_seconds: while requests are in flight, print their state to stderr at least this often when
+            nothing finishes (or something is retried).
         continuation: how to continue a pre-filled assistant message: "chat" (extra body fields, vLLM/SGLang),
             "completions" (render the chat template with `tokenizer`, send to `/completions`), or "auto"
             ("completions" when a tokenizer is given, else "chat").
@@ -257,13 +364,14 @@ class OpenAITeacher(Teacher):
         base_url: str = DEFAULT_BASE_URL,
         api_key_env: str = "OPENAI_API_KEY",
         max_concurrency: int = 16,
-        timeout: float = 600.0,
+        request_timeout: float = 600.0,
         max_retries: int = 5,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         continuation: str = "auto",
         tokenizer: Any = None,
         extra_body: dict[str, Any] | None = None,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
     ):
         super().__init__(model)
         if continuation not in CONTINUATION_MODES:
@@ -273,12 +381,22 @@ class OpenAITeacher(Teacher):
                 "continuation='completions' renders the chat template locally and needs tokenizer=<model folder "
                 "or Hub id of the served model>"
             )
-        if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
-            raise ValueError("need max_concurrency >= 1, max_retries >= 0 and timeout > 0")
+        checks = {
+            "max_concurrency": (max_concurrency, 1),
+            "max_retries": (max_retries, 0),
+            "request_timeout": (request_timeout, 1e-9),
+            "backoff_base": (backoff_base, 0),
+            "backoff_max": (backoff_max, 0),
+            "heartbeat_seconds": (heartbeat_seconds, 1e-9),
+        }
+        for name, (value, low) in checks.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                bound = "> 0" if low == 1e-9 else f">= {low}"
+                raise ValueError(f"{name} must be a number {bound}, got {value!r}")
         self.base_url = normalize_base_url(base_url)
         self.api_key_env = api_key_env
         self.max_concurrency = int(max_concurrency)
-        self.timeout = float(timeout)
+        self.request_timeout = float(request_timeout)
         self.max_retries = int(max_retries)
         self.backoff_base = float(backoff_base)
         self.backoff_max = float(backoff_max)
@@ -290,11 +408,14 @@ class OpenAITeacher(Teacher):
         self.extra_body = dict(extra_body or {})
         self._tokenizer_spec = tokenizer
         self._tokenizer = None if isinstance(tokenizer, str) else tokenizer
+        self.monitor = RequestMonitor(
+            redact_url(self.base_url), float(heartbeat_seconds), self.request_timeout
+        )
 
     def __repr__(self) -> str:
         key_state = "set" if os.environ.get(self.api_key_env) else "unset"
         return (
-            f"OpenAITeacher(model={self.model_name!r}, base_url={self.base_url!r}, "
+            f"OpenAITeacher(model={self.model_name!r}, base_url={redact_url(self.base_url)!r}, "
             f"api_key_env={self.api_key_env!r} ({key_state}), continuation={self.continuation!r})"
         )
 
@@ -315,7 +436,7 @@ class OpenAITeacher(Teacher):
 
     def _redact(self, text: str) -> str:
         key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key else text
+        return redact(text, extra=[key] if key else None)
 
     def render_continuation(self, prompt: Prompt) -> str:
         """The prompt rendered by the tokenizer's chat template with its last (assistant) message left open."""
@@ -364,50 +485,79 @@ class OpenAITeacher(Teacher):
     # -- requests --------------------------------------------------------------------------------------------
 
     async def _post(
-        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, url: str, body: dict[str, Any]
-    ) -> Any:
+        self,
+        client: httpx.AsyncClient,
+        semaphore: asyncio.Semaphore,
+        url: str,
+        body: dict[str, Any],
+        parse: Callable[[Any], _T],
+    ) -> _T:
+        """POST `body` and `parse` the JSON answer, with a total deadline per attempt and retries on transient
+        failures (408/429/5xx, transport errors, deadlines, non-JSON or malformed 200 answers)."""
         attempts = self.max_retries + 1
-        last_error = "no attempt made"
-        for attempt in range(attempts):
-            retry_after = None
-            try:
+        shown = redact_url(url)
+        monitor = self.monitor
+        monitor.enter()
+        try:
+            for attempt in range(attempts):
                 async with semaphore:  # held only while the request is in flight, not while backing off
-                    response = await client.post(url, json=body)
-            except httpx.TransportError as exc:  # connection refused/reset, DNS, every kind of timeout
-                last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            else:
-                if response.is_success:
+                    monitor.in_flight += 1
                     try:
-                        return response.json()
-                    except ValueError:
-                        raise TeacherRequestError(
-                            self._redact(
-                                f"POST {url} answered {response.status_code} with a body that is not "
-                                f"JSON: {response.text[:300]!r}"
-                            )
-                        ) from None
-                last_error = f"HTTP {response.status_code}: {response.text[:500].strip()}"
-                if not is_retryable_status(response.status_code):
-                    raise TeacherRequestError(
-                        self._redact(
-                            f"POST {url} failed: {last_error}.{self._hint(response.status_code, body)}"
-                        )
+                        outcome = await self._attempt(client, url, body, parse)
+                    finally:
+                        monitor.in_flight -= 1
+                if outcome.error is None:
+                    monitor.completed += 1
+                    return outcome.result
+                monitor.last_error = self._redact(outcome.error)[:300]
+                if outcome.fatal_status is not None:
+                    monitor.failed += 1
+                    hint = self._hint(outcome.fatal_status, body)
+                    raise TeacherRequestError(self._redact(f"POST {shown} failed: {outcome.error}.{hint}"))
+                if attempt + 1 < attempts:
+                    monitor.retries += 1
+                    delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, outcome.retry_after)
+                    logger.info(
+                        "teacher request to %s failed (%s); retry %d/%d in %.2fs",
+                        shown,
+                        monitor.last_error[:200],
+                        attempt + 1,
+                        self.max_retries,
+                        delay,
                     )
-                retry_after = _retry_after_seconds(response)
-            if attempt + 1 < attempts:
-                delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, retry_after)
-                logger.warning(
-                    "teacher request to %s failed (%s); retry %d/%d in %.2fs",
-                    url,
-                    self._redact(last_error)[:200],
-                    attempt + 1,
-                    self.max_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        raise TeacherRequestError(
-            self._redact(f"POST {url} failed after {attempts} attempt(s); last error: {last_error}")
-        )
+                    await asyncio.sleep(delay)
+            monitor.failed += 1
+            raise TeacherRequestError(
+                self._redact(f"POST {shown} failed after {attempts} attempt(s); last error: {outcome.error}")
+            )
+        finally:
+            monitor.pending -= 1
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, url: str, body: dict[str, Any], parse: Callable[[Any], _T]
+    ) -> _Attempt:
+        """One attempt under the total deadline: its parsed result, or what went wrong."""
+        try:
+            async with asyncio.timeout(self.request_timeout):  # the whole answer, however slowly it comes
+                response = await client.post(url, json=body)
+        except TimeoutError:
+            return _Attempt(error=f"no complete answer within the {self.request_timeout:g}s request_timeout")
+        except httpx.TransportError as exc:  # connection refused/reset/cut, DNS, httpx's own timeouts
+            return _Attempt(error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+        status = response.status_code
+        if not response.is_success:
+            error = f"HTTP {status}: {response.text[:500].strip()}"
+            if is_retryable_status(status):
+                return _Attempt(error=error, retry_after=_retry_after_seconds(response))
+            return _Attempt(error=error, fatal_status=status)
+        try:
+            data = response.json()
+        except ValueError:
+            return _Attempt(error=f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}")
+        try:
+            return _Attempt(result=parse(data))
+        except MalformedResponse as exc:
+            return _Attempt(error=f"HTTP {status} with a malformed answer: {exc}")
 
     async def _one(
         self,
@@ -418,11 +568,11 @@ class OpenAITeacher(Teacher):
         seed: int,
     ) -> Completion:
         url, body, is_chat = self.build_request(prompt, sampling, seed)
-        data = await self._post(client, semaphore, url, body)
-        try:
+
+        def parse(data: Any) -> Completion:
             return parse_response(data, chat=is_chat, tokenizer=self._tokenizer)
-        except ValueError as exc:
-            raise TeacherRequestError(self._redact(f"POST {url}: unexpected answer: {exc}")) from None
+
+        return await self._post(client, semaphore, url, body, parse)
 
     async def _generate_async(
         self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int
@@ -432,7 +582,7 @@ class OpenAITeacher(Teacher):
             max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
         )
         async with httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout), limits=limits, headers=self._headers()
+            timeout=httpx.Timeout(self.request_timeout), limits=limits, headers=self._headers()
         ) as client:
             tasks = [
                 asyncio.ensure_future(
@@ -473,7 +623,7 @@ class OpenAITeacher(Teacher):
         if getattr(self, "_ssl_context", None) is None:  # building one reads the CA bundle (~30 ms): share it
             self._ssl_context = httpx.create_ssl_context()
         return httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout),
+            timeout=httpx.Timeout(self.request_timeout),
             limits=limits,
             headers=self._headers(),
             verify=self._ssl_context,
