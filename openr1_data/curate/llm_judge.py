@@ -74,6 +74,19 @@ class JudgeConfig:
         default="OPENAI_API_KEY", metadata={"help": "environment variable holding the judge server's API key"}
     )
     judge_max_concurrency: int = field(default=16, metadata={"help": "concurrent judge requests (openai)"})
+    judge_request_timeout: float = field(
+        default=600.0, metadata={"help": "total deadline in seconds of one judge request attempt (openai)"}
+    )
+    judge_max_retries: int = field(
+        default=5, metadata={"help": "retries of a judge request on transient failures (openai)"}
+    )
+    judge_backoff_base: float = field(
+        default=1.0,
+        metadata={"help": "first retry of a judge request waits about this many seconds (openai)"},
+    )
+    judge_backoff_max: float = field(
+        default=30.0, metadata={"help": "longest wait between judge retries in seconds (openai)"}
+    )
     judge_device: str = field(
         default="cpu", metadata={"help": "device of a local judge (transformers backend)"}
     )
@@ -261,6 +274,10 @@ def build_judge(config: JudgeConfig) -> Teacher:
         "base_url": config.judge_base_url,
         "api_key_env": config.judge_api_key_env,
         "max_concurrency": config.judge_max_concurrency,
+        "request_timeout": config.judge_request_timeout,
+        "max_retries": config.judge_max_retries,
+        "backoff_base": config.judge_backoff_base,
+        "backoff_max": config.judge_backoff_max,
         "device": config.judge_device,
     }
     return make_teacher(config.judge_backend, config.judge_model, offered=offered)
