@@ -24,10 +24,11 @@ import gzip
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any, cast
 
 from datasets import Dataset
 
@@ -142,6 +143,13 @@ def _gsm8k_answer(answer: object) -> str | None:
     return answer.rsplit("####", 1)[-1].strip().replace(",", "")
 
 
+def _mmlu_hub_answer(answer: object) -> str | None:
+    # cais/mmlu stores the answer as a ClassLabel index (0-3); a letter passes through.
+    if isinstance(answer, int):
+        return "ABCD"[answer]
+    return None if answer is None else str(answer)
+
+
 def _mmlu_hub_problem(row: dict) -> str:
     return mmlu_problem(row["question"], list(row["choices"]))
 
@@ -196,7 +204,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
                 "answer",
                 None,
                 config="all",
-                answer_fn=lambda a: "ABCD"[a] if isinstance(a, int) else a,
+                answer_fn=_mmlu_hub_answer,
                 problem_fn=_mmlu_hub_problem,
             ),
             full_size=14042,
@@ -246,7 +254,7 @@ def list_benchmarks() -> list[str]:
 
 def _packaged_file(source: PackagedSource) -> Path | None:
     try:
-        path = Path(metadata.distribution(source.package).locate_file(source.path))
+        path = Path(str(metadata.distribution(source.package).locate_file(source.path)))
     except metadata.PackageNotFoundError:
         return None
     return path if path.is_file() else None
@@ -310,7 +318,7 @@ def from_hub_rows(spec: BenchmarkSpec, raw: Dataset) -> Dataset:
             f"it has {raw.column_names}"
         )
     rows = []
-    for i, r in enumerate(raw):
+    for i, r in enumerate(cast(Iterable[dict[str, Any]], raw)):  # python-format rows
         problem = hub.problem_fn(r) if hub.problem_fn else r[hub.problem]
         answer = r[hub.answer] if hub.answer else None
         if hub.answer_fn:
@@ -384,7 +392,7 @@ def load_benchmark_file(name: str, path: str | os.PathLike) -> Dataset:
             "problem": r[problem],
             "answer": r[answer] if answer else None,
         }
-        for i, r in enumerate(raw)
+        for i, r in enumerate(cast(Iterable[dict[str, Any]], raw))  # python-format rows
     ]
     return _rows_to_dataset(name, rows, str(path))
 
