@@ -24,9 +24,10 @@ import io
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict, cast
 
 import numpy as np
 from datasets import Dataset, List, Value
@@ -164,7 +165,18 @@ def content_key(benchmark: Dataset, ngram_size: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def _build_arrays(problems: list[str], n: int) -> dict[str, np.ndarray]:
+class _IndexArrays(TypedDict):
+    """The array fields of a `BenchmarkIndex`: what the .npz cache file holds."""
+
+    hashes: np.ndarray
+    item_of: np.ndarray
+    pos_of: np.ndarray
+    ngram_counts: np.ndarray
+    short_keys: np.ndarray
+    short_items: np.ndarray
+
+
+def _build_arrays(problems: list[str], n: int) -> _IndexArrays:
     hasher = WordHasher()
     token_lists = [words(p) if isinstance(p, str) else [] for p in problems]
     flat, lengths = hasher.hash_batch(token_lists)
@@ -208,11 +220,11 @@ def build_index(
     key = content_key(benchmark, ngram_size)
     path = cache_root(cache_dir) / "ngram_index" / f"{name}-n{ngram_size}-{key}.npz"
     from_cache = False
-    arrays = None
+    arrays: _IndexArrays | None = None
     if path.exists():
         try:
             with np.load(path) as data:
-                arrays = {k: data[k] for k in data.files}
+                arrays = cast(_IndexArrays, {k: data[k] for k in data.files})  # as written below
             from_cache = True
         except (OSError, ValueError) as e:  # a truncated or foreign file: rebuild it
             logger.warning("n-gram index cache %s unreadable (%s); rebuilding", path, e)
@@ -220,7 +232,9 @@ def build_index(
         arrays = _build_arrays(list(benchmark["problem"]), ngram_size)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        # Numeric arrays only (np.load reads them back without pickle); naming allow_pickle keeps the numpy stub
+        # from binding one of the array keys to it.
+        np.savez(buffer, allow_pickle=False, **cast(dict[str, np.ndarray], arrays))
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         tmp.write_bytes(buffer.getvalue())
         os.replace(tmp, path)  # atomic: concurrent builders never see half a file
@@ -345,7 +359,8 @@ def decontaminate(
     rows_empty = cells_bad = 0
     view = dataset.select_columns(columns)
     start = 0
-    for batch in view.iter(batch_size=config.decontam_batch_size):
+    batches = cast(Iterator[dict[str, list[Any]]], view.iter(batch_size=config.decontam_batch_size))
+    for batch in batches:
         size = len(batch[columns[0]])
         # One "document" per (row, column) cell with text.
         doc_row: list[int] = []
@@ -371,7 +386,7 @@ def decontaminate(
         start += size
 
     reasons: list[str | None] = [None] * len(dataset)
-    flagged: dict[int, list[_Match]] = {}
+    flagged: dict[int, list[tuple[_Match, float]]] = {}  # row -> (match, overlap), strongest first
     for row, found in matches.items():
         accepted = []
         for (b, item), m in found.items():
@@ -475,7 +490,7 @@ def _record(
 
 
 def _with_contamination_columns(
-    rejected: Dataset, flagged: dict[int, list], indexes: list[BenchmarkIndex]
+    rejected: Dataset, flagged: dict[int, list[tuple[_Match, float]]], indexes: list[BenchmarkIndex]
 ) -> Dataset:
     by_name = {ix.name: ix for ix in indexes}
     rows = sorted(flagged)  # split_by_reason keeps input order

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
+from typing import cast
 
 import datasets
 import numpy as np
@@ -165,7 +166,7 @@ def iter_texts(dataset: Dataset, columns: list[str], batch_size: int) -> Iterato
     """Yield `(first_row_index, [column values per column])` batches, reading only `columns`."""
     view = dataset.select_columns(columns)
     start = 0
-    for batch in view.iter(batch_size=batch_size):
+    for batch in cast(Iterator[dict[str, list]], view.iter(batch_size=batch_size)):  # python-format batches
         cols = [batch[c] for c in columns]
         yield start, cols
         start += len(cols[0])
@@ -481,14 +482,14 @@ def dedup_near(dataset: Dataset, config: DedupConfig | None = None) -> DedupResu
     if not 0.0 < config.minhash_threshold <= 1.0:
         raise ValueError(f"--minhash_threshold must be in (0, 1], got {config.minhash_threshold}")
     columns, id_column = resolve_columns(dataset, config)
-    if (config.minhash_bands is None) != (config.minhash_rows is None):
+    if config.minhash_bands is not None and config.minhash_rows is not None:
+        bands, rows = config.minhash_bands, config.minhash_rows
+    elif config.minhash_bands is None and config.minhash_rows is None:
+        bands, rows = choose_bands(config.minhash_threshold, config.minhash_num_perm)
+    else:
         raise ValueError(
             "pass both --minhash_bands and --minhash_rows, or neither (chosen from the threshold)"
         )
-    if config.minhash_bands is None:
-        bands, rows = choose_bands(config.minhash_threshold, config.minhash_num_perm)
-    else:
-        bands, rows = config.minhash_bands, config.minhash_rows
     if bands * rows > config.minhash_num_perm or bands < 1 or rows < 1:
         raise ValueError(
             f"LSH bands x rows = {bands} x {rows} needs {bands * rows} permutations; "
