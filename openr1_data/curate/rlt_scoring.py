@@ -219,7 +219,8 @@ class RLTScorer:
 
         def load(name: str) -> tuple[Any, Any]:
             path = resolve_model(name)[0]
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            model = model.to(device)  # pyright: ignore[reportArgumentType]  # transformers' wrapped `to` drops self
             return model.eval(), AutoTokenizer.from_pretrained(path)
 
         s_model, s_tok = load(student)
@@ -360,10 +361,15 @@ class RLTReward:
         scores = self.scorer.score(problem, solution, texts, teacher_prompts=teacher_prompts)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric):
-            scored = [s for s in scores if s.issue is None]
-            if scored:
-                log_metric("rlt/solution_term", sum(s.solution_term for s in scored) / len(scored))
-                log_metric("rlt/kl_term", sum(s.kl_term for s in scored) / len(scored))
+            # Unpenalised scores carry both terms (a penalty leaves them None).
+            terms = [
+                (s.solution_term, s.kl_term)
+                for s in scores
+                if s.issue is None and s.solution_term is not None and s.kl_term is not None
+            ]
+            if terms:
+                log_metric("rlt/solution_term", sum(sol for sol, _ in terms) / len(terms))
+                log_metric("rlt/kl_term", sum(kl for _, kl in terms) / len(terms))
             log_metric("rlt/penalised", sum(s.issue is not None for s in scores) / max(1, len(scores)))
         return [s.reward for s in scores]
 

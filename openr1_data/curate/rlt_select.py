@@ -11,7 +11,9 @@ export and the rejected config both show why a row won or lost.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from datasets import Dataset, Value
 from tqdm.auto import tqdm
@@ -85,7 +87,8 @@ def score_explanations(
     view = traces.select_columns(columns)
     scores: list[RLTScore] = []
     bar = tqdm(total=len(view), unit="expl", desc="rlt score", disable=not progress, file=sys.stderr)
-    for batch in view.iter(batch_size=max(1, chunk)):
+    batches = cast(Iterator[dict[str, list]], view.iter(batch_size=max(1, chunk)))  # python-format batches
+    for batch in batches:
         prompts = _teacher_prompts(scorer, batch["prompt"]) if "prompt" in batch else None
         scores += scorer.score(batch[PROBLEM], batch[SOLUTION], batch["completion"], teacher_prompts=prompts)
         bar.update(len(batch[PROBLEM]))

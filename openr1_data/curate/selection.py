@@ -16,6 +16,7 @@ an RL problem set: `keep="all", per_problem=1, prefer="first", pass_rate_low=0.2
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -103,14 +104,20 @@ def pass_rate_reason(rate: float | None, low: float | None, high: float | None) 
     return None
 
 
+def _arrow_column(dataset: Dataset, name: str) -> pa.ChunkedArray:
+    """One column as Arrow (honouring a `select` indices mapping); `datasets` types the arrow format loosely."""
+    return cast(pa.Table, dataset.select_columns([name]).with_format("arrow")[:]).column(0)
+
+
 def _lengths(dataset: Dataset) -> list[int]:
     if "completion_tokens" in dataset.column_names:
-        col = dataset.select_columns(["completion_tokens"]).with_format("arrow")[:].column(0)
+        col = _arrow_column(dataset, "completion_tokens")
         # A trace without a length must not win "shortest": it sorts last.
         return pc.fill_null(col, 2**31 - 1).to_pylist()
     if "completion" in dataset.column_names:
-        col = dataset.select_columns(["completion"]).with_format("arrow")[:].column(0)
-        return pc.fill_null(pc.utf8_length(col), 0).to_pylist()
+        col = _arrow_column(dataset, "completion")
+        lengths = pc.utf8_length(col)  # pyright: ignore[reportAttributeAccessIssue]  # a kernel made at import
+        return pc.fill_null(lengths, 0).to_pylist()
     raise ContractError("selection with prefer='shortest' needs 'completion_tokens' or 'completion' columns")
 
 
@@ -129,15 +136,11 @@ def select_traces(
         f"and make sure the problem column ('{config.group_column}' or '{PROBLEM}') exists.",
     )
     n = len(dataset)
-    groups = dataset.select_columns([group_col]).with_format("arrow")[:].column(0).to_pylist()
+    groups = _arrow_column(dataset, group_col).to_pylist()
     has_correct = "correct" in dataset.column_names
-    correct = (
-        dataset.select_columns(["correct"]).with_format("arrow")[:].column(0).to_pylist()
-        if has_correct
-        else None
-    )
+    correct = _arrow_column(dataset, "correct").to_pylist() if has_correct else None
     errors = (
-        dataset.select_columns(["verify_error"]).with_format("arrow")[:].column(0).to_pylist()
+        _arrow_column(dataset, "verify_error").to_pylist()
         if "verify_error" in dataset.column_names
         else [None] * n
     )
@@ -147,7 +150,7 @@ def select_traces(
     if config.uses_pass_rate:
         for i, g in enumerate(groups):
             reasons[i] = pass_rate_reason(rates[g], config.pass_rate_low, config.pass_rate_high)
-    if config.keep == "correct":
+    if config.keep == "correct" and correct is not None:  # required above when keep == "correct"
         for i in range(n):
             if reasons[i] is None:
                 reasons[i] = judge_accuracy(correct[i], errors[i]).reason  # the accuracy reward's verdict
@@ -156,7 +159,7 @@ def select_traces(
         if config.prefer == "shortest":
             keys = _lengths(dataset)
         elif "sample_index" in dataset.column_names:
-            keys = dataset.select_columns(["sample_index"]).with_format("arrow")[:].column(0).to_pylist()
+            keys = _arrow_column(dataset, "sample_index").to_pylist()
         else:
             keys = list(range(n))
         candidates: dict = {}
