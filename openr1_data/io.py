@@ -24,6 +24,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
 
@@ -80,7 +81,7 @@ def read_file(path: Path, builder: str) -> Dataset:
         )
     if builder != "parquet":
         _check_utf8(path)
-    options = {"features": _csv_text_features(path)} if builder == "csv" else {}
+    options: dict[str, Any] = {"features": _csv_text_features(path)} if builder == "csv" else {}
     try:
         loaded = load_dataset(builder, data_files=str(path), split="train", **options)
         return _csv_column_types(loaded) if builder == "csv" else loaded

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openr1_data.prompts.styles import (
+    MISSING_ANSWER_ISSUES,
     PARSERS,
     RLT_EXPLANATION_CLOSE,
     RLT_EXPLANATION_OPEN,
@@ -162,7 +163,7 @@ def judge_think_block(view: TraceView) -> Judgement:
 
 def judge_answer_present(view: TraceView) -> Judgement:
     """A final answer is present: a `\\boxed{}` after the think block (r1), one non-empty `<answer>` block
-    (answer_tag), the reference solution (rlt)."""
+    (answer_tag), the reference solution (rlt), a fenced Python block (r1_code), a choice's letter (mcq)."""
     if view.kind == "rlt":
         ok = bool((view.parsed.final or "").strip())
         return Judgement(1.0) if ok else Judgement(0.0, "empty_solution")
@@ -170,7 +171,7 @@ def judge_answer_present(view: TraceView) -> Judgement:
         _, issue = answer_block(view.parsed.final or "")
         return Judgement(1.0) if issue is None else Judgement(0.0, issue)
     ok = bool((view.parsed.predicted_answer or "").strip())
-    return Judgement(1.0) if ok else Judgement(0.0, "no_boxed_answer")
+    return Judgement(1.0) if ok else Judgement(0.0, MISSING_ANSWER_ISSUES.get(view.kind, "no_boxed_answer"))
 
 
 def judge_format(view: TraceView) -> Judgement:
@@ -356,7 +357,7 @@ def judge_language(problem: str, text: str, min_share: float = DEFAULT_MIN_LANGU
     written = script_counts(text)
     if not expected or not written:
         return Judgement(1.0)  # nothing to compare (numbers only, or an empty reasoning caught elsewhere)
-    script = max(expected, key=expected.get)
+    script = max(expected, key=lambda name: expected[name])
     share = written.get(script, 0) / sum(written.values())
     return Judgement(1.0) if share >= min_share else Judgement(0.0, "language_mismatch")
 

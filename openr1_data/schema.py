@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 from datasets import Value
 
@@ -20,6 +21,16 @@ ANSWER = "answer"
 SOURCE = "source"
 PROBLEM_ID = "problem_id"
 PROBLEM_COLUMNS = (PROBLEM, SOLUTION, ANSWER, SOURCE, PROBLEM_ID)
+
+# Domains: math (a gold answer), code (tests to run), mcq (lettered choices, the gold is a letter). Problem loading
+# sets `domain` for code and multiple-choice layouts; verification derives it when missing and dispatches on it.
+DOMAIN = "domain"
+MATH, CODE, MCQ = "math", "code", "mcq"
+DOMAINS = (MATH, CODE, MCQ)
+TESTS = "tests"  # code: the test cases as a JSON string (curate/code_verify.py)
+CHOICES = "choices"  # mcq: the choice texts in the order shown to the model (letters A, B, ...)
+CHOICE_ORDER = "choice_order"  # mcq: each shown choice's position in the source row
+TESTS_PASSED, TESTS_TOTAL = "tests_passed", "tests_total"  # code verdicts, added by verification
 
 # Trace columns added by generation, with their Arrow types (the shards' schema); the names derive from it.
 TRACE_FEATURES = {
@@ -75,3 +86,9 @@ def require_columns(columns: Iterable[str], needed: Iterable[str], *, what: str,
     missing = [c for c in needed if c not in present]
     if missing:
         raise ContractError(f"{what}: missing column(s) {missing}; the dataset has {present}. {fix}")
+
+
+def iter_rows(dataset: Any) -> Iterator[dict[str, Any]]:
+    """The rows of a `datasets.Dataset` as dicts (iterating a Dataset is typed as a union of row shapes)."""
+    for row in dataset:
+        yield cast(dict[str, Any], row)

@@ -16,7 +16,7 @@ from typing import Any
 
 from openr1_data.config import parse_config
 from openr1_data.io import read_dataset
-from openr1_data.schema import ContractError
+from openr1_data.schema import ContractError, iter_rows
 
 # Shown when present, in this order; `--columns` replaces the list.
 DEFAULT_COLUMNS = [
@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
     if unknown:
         raise ContractError(f"--columns: no column(s) {unknown}; columns are {rows.column_names}")
     shown = matched = 0
-    for index, row in enumerate(rows):
+    for index, row in enumerate(iter_rows(rows)):
         if not all((row[c] == v) == equal for c, equal, v in conditions):
             continue
         matched += 1
