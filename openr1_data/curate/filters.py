@@ -124,6 +124,8 @@ def needed_columns(config: FilterConfig) -> list[str]:
 
 def trace_reason(view: TraceView, config: FilterConfig) -> str | None:
     """Why the trace fails the enabled checks (its first failing judgement), or None when it passes."""
+    # Locals, so the None checks below narrow them inside the lambdas too.
+    tokens, max_tokens, max_share = view.tokens, config.max_tokens, config.max_repetition_share
     judgements = []
     if config.require_finished:
         judgements.append(lambda: judge_finished(view))
@@ -131,18 +133,16 @@ def trace_reason(view: TraceView, config: FilterConfig) -> str | None:
         judgements.append(lambda: judge_think_block(view))
     if config.require_answer:
         judgements.append(lambda: judge_answer_present(view))
-    if (config.min_tokens > 0 or config.max_tokens is not None) and view.tokens is None:
+    if (config.min_tokens > 0 or max_tokens is not None) and tokens is None:
         judgements.append(lambda: Judgement(None, "no_token_count"))
-    elif config.min_tokens > 0:
-        judgements.append(lambda: judge_min_length(view.tokens, config.min_tokens))
-    if config.max_tokens is not None and view.tokens is not None:
-        judgements.append(lambda: judge_overlong(view.tokens, config.max_tokens))
-    if config.max_repetition_share is not None:
+    elif config.min_tokens > 0 and tokens is not None:
+        judgements.append(lambda: judge_min_length(tokens, config.min_tokens))
+    if max_tokens is not None and tokens is not None:
+        judgements.append(lambda: judge_overlong(tokens, max_tokens))
+    if max_share is not None:
         judgements.append(
             lambda: judge_repetition(
-                view.completion,
-                ngram_size=config.repetition_ngram_size,
-                max_share=config.max_repetition_share,
+                view.completion, ngram_size=config.repetition_ngram_size, max_share=max_share
             )
         )
     if config.min_reasoning_steps > 0:
