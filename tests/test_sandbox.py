@@ -118,9 +118,8 @@ def test_fork_bomb_cannot_fork(sandbox):
     assert result.status == sb.ERROR and "BlockingIOError" in result.detail
     assert result.stdout.count(b"refused") == 2 and b"forked" not in result.stdout
     assert group_members(result.pid) == []
-    assert (
-        len(list(Path("/proc").glob("[0-9]*"))) < before + 20
-    )  # nothing multiplied (other users' jobs vary)
+    # nothing multiplied (the margin is for other people's jobs on this machine)
+    assert len(list(Path("/proc").glob("[0-9]*"))) < before + 20
 
 
 def test_50_gb_allocation_is_a_memory_verdict(sandbox):

@@ -39,9 +39,24 @@ from openr1_data.curate.answer_verifier import (
     AnswerVerifier,
     VerifierStats,
 )
+from openr1_data.curate.code_verify import CodeSettings, codes_of, verify_code
+from openr1_data.curate.mcq import check_choices
 from openr1_data.judgements import VERIFY_ERRORS, WORKER_CRASHED
 from openr1_data.procs import watched_initializer
-from openr1_data.schema import ANSWER, ContractError, require_columns
+from openr1_data.schema import (
+    ANSWER,
+    CHOICES,
+    CODE,
+    DOMAIN,
+    MATH,
+    MCQ,
+    TESTS,
+    TESTS_PASSED,
+    TESTS_TOTAL,
+    ContractError,
+    require_columns,
+)
+from openr1_data.sources.domains import dataset_domains
 from openr1_data.text import final_answer
 
 CORRECT = "correct"
@@ -103,6 +118,40 @@ class VerifyConfig:
         default=None, metadata={"help": "multiprocessing start method (default: fork on Linux, else spawn)"}
     )
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    code_num_proc: int | None = field(
+        default=None, metadata={"help": "code traces: sandboxes running at once (default: all cores)"}
+    )
+    code_timeout_seconds: float = field(
+        default=10.0,
+        metadata={
+            "help": "code traces: wall-clock limit of one sandbox run (all function tests of a candidate, or one "
+            "stdin/stdout case); the CPU limit is this plus one second"
+        },
+    )
+    code_memory_mb: int = field(
+        default=2048, metadata={"help": "code traces: address-space limit of a run (MiB)"}
+    )
+    code_max_output_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"help": "code traces: cap on stdout, stderr and each file a run writes (bytes)"},
+    )
+    mcq_strict: bool = field(
+        default=False,
+        metadata={
+            "help": "multiple-choice traces: accept only a letter in the last \\boxed{} (off: also 'Answer: C', "
+            "'the answer is (C)', ...)"
+        },
+    )
+
+    def code_settings(self) -> CodeSettings:
+        """The sandbox settings of code rows."""
+        return CodeSettings(
+            num_proc=self.code_num_proc,
+            timeout_seconds=self.code_timeout_seconds,
+            memory_mb=self.code_memory_mb,
+            max_output_bytes=self.code_max_output_bytes,
+            missing_code_is_wrong=self.missing_answer_is_wrong,
+        )
 
     def answer_options(self) -> AnswerOptions:
         names = {f.name for f in fields(AnswerOptions)}
@@ -460,9 +509,14 @@ def is_correct(
 def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Dataset:
     """Add `correct` and `verify_error` to every trace (rows keep their order; nothing is dropped).
 
-    Raises `ContractError` before any work when the gold or prediction column is missing.
+    Raises `ContractError` before any work when the gold or prediction column is missing. Code and multiple-choice
+    rows (by `domain`, derived when missing: `sources/domains.py`) are verified by their own judgement and the
+    result gets `domain`, `tests_passed` and `tests_total` columns too (`_verify_domains`).
     """
     config = config or VerifyConfig()
+    domains = dataset_domains(dataset)
+    if any(d != MATH for d in domains):
+        return _verify_domains(dataset, config, domains)
     require_columns(
         dataset.column_names,
         [config.gold_column, config.prediction_column],
@@ -499,11 +553,84 @@ def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Datas
     return out
 
 
+def _texts_after_reasoning(dataset: Dataset, config: VerifyConfig, what: str) -> list[str | None]:
+    """The `final` column (the text after the think block), or the whole completion when there is none."""
+    for column in (config.final_column, "completion"):
+        if column in dataset.column_names:
+            return dataset[column]
+    raise ContractError(
+        f"verify: {what} rows need the text after the reasoning in '{config.final_column}' (or a 'completion' "
+        f"column); the dataset has {dataset.column_names}. Pass --final_column if yours is named differently."
+    )
+
+
+def _verify_domains(dataset: Dataset, config: VerifyConfig, domains: list[str]) -> Dataset:
+    """A run with code or multiple-choice rows: each domain's rows through its own judgement, in one output."""
+    n = len(dataset)
+    correct: list[bool | None] = [None] * n
+    errors: list[str | None] = [None] * n
+    passed: list[int | None] = [None] * n
+    total: list[int | None] = [None] * n
+    rows = {d: [i for i, x in enumerate(domains) if x == d] for d in (MATH, CODE, MCQ)}
+    if rows[CODE]:
+        require_columns(
+            dataset.column_names,
+            [TESTS],
+            what="verify (code rows)",
+            fix="Code traces need the problem's `tests` column (problem loading writes it for code layouts).",
+        )
+    if rows[MATH]:
+        math = verify_traces(dataset.select(rows[MATH]), config).select_columns([CORRECT, VERIFY_ERROR])
+        for i, ok, err in zip(rows[MATH], math[CORRECT], math[VERIFY_ERROR], strict=True):
+            correct[i], errors[i] = ok, err
+    if rows[CODE]:
+        code = dataset.select(rows[CODE])
+        codes = codes_of(_texts_after_reasoning(code, config, "code"))
+        verdicts = verify_code(codes, code[TESTS], config.code_settings(), progress=config.progress)
+        for i, verdict in zip(rows[CODE], verdicts, strict=True):
+            correct[i], errors[i] = verdict.correct, verdict.error
+            passed[i], total[i] = verdict.tests_passed, verdict.tests_total
+    if rows[MCQ]:
+        mcq = dataset.select(rows[MCQ])
+        require_columns(
+            mcq.column_names,
+            [config.gold_column],
+            what="verify (multiple-choice rows)",
+            fix=f"Multiple-choice traces need the gold letter in '{config.gold_column}' (pass --gold_column).",
+        )
+        choices = mcq[CHOICES] if CHOICES in mcq.column_names else [None] * len(mcq)
+        verdicts = check_choices(
+            mcq[config.gold_column],
+            _texts_after_reasoning(mcq, config, "multiple-choice"),
+            choices,
+            strict=config.mcq_strict,
+            missing_answer_is_wrong=config.missing_answer_is_wrong,
+        )
+        for i, (ok, err) in zip(rows[MCQ], verdicts, strict=True):
+            correct[i], errors[i] = ok, err
+    added = {
+        DOMAIN: (domains, Value("string")),
+        CORRECT: (correct, Value("bool")),
+        VERIFY_ERROR: (errors, Value("string")),
+        TESTS_PASSED: (passed, Value("int32")),
+        TESTS_TOTAL: (total, Value("int32")),
+    }
+    out = dataset.remove_columns([c for c in added if c in dataset.column_names])
+    for name, (values, feature) in added.items():
+        out = out.add_column(name, values, feature=feature)
+    return out
+
+
 def verify_summary(dataset: Dataset) -> dict[str, int]:
     """Counts of a verified dataset: correct / incorrect / unknown and rows per `verify_error`."""
     if CORRECT not in dataset.column_names:
         raise ContractError(f"verify_summary: no '{CORRECT}' column; run verify_traces first")
     table = dataset.select_columns([CORRECT, VERIFY_ERROR]).with_format("arrow")[:]
-    return VerifyResult(
+    counts = VerifyResult(
         table.column(0).combine_chunks(), table.column(1).combine_chunks(), VerifierStats(), 0.0
     ).summary()
+    if DOMAIN in dataset.column_names:  # a mixed run: the same counts per domain, `code:correct`, ...
+        for domain, ok in zip(dataset[DOMAIN], dataset[CORRECT], strict=True):
+            key = f"{domain}:" + ("unknown" if ok is None else "correct" if ok else "incorrect")
+            counts[key] = counts.get(key, 0) + 1
+    return counts

@@ -15,6 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
+from openr1_data.prompts.choice_letters import choice_letters, extract_choice
+from openr1_data.prompts.code_blocks import last_code_block
 from openr1_data.teachers.base import Prompt
 from openr1_data.text import final_answer, gold_answer, split_think
 
@@ -255,6 +257,57 @@ STYLES: dict[str, PromptStyle] = {
         needs=("prompt", "completion", "rubric"),
     ),
 }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Code and multiple-choice styles (verified by running tests / by the chosen letter, see curate/code_verify.py and
+# curate/mcq.py)
+# --------------------------------------------------------------------------------------------------------------
+
+R1_CODE_INSTRUCTION = (
+    "Please reason step by step, then give your final solution as one complete Python code block "
+    "(```python ... ```) at the end."
+)
+MCQ_INSTRUCTION = (
+    "Please reason step by step, and put the letter of the correct choice (and nothing else) "
+    "within \\boxed{}."
+)
+# What a parser reports when its kind of answer is missing (the format filter's reason).
+MISSING_ANSWER_ISSUES = {"think": "no_boxed_answer", "code": "no_code_block", "mcq": "no_choice"}
+
+
+def parse_code(completion: str, row: Mapping[str, Any]) -> ParsedCompletion:
+    """Code output: `<think>reasoning</think> final`, the answer is the final part's last fenced Python block."""
+    reasoning, final, issue = split_think(completion)
+    code = last_code_block(final)
+    if code is None and issue is None:
+        issue = MISSING_ANSWER_ISSUES["code"]
+    return ParsedCompletion(reasoning, final, code, issue)
+
+
+def parse_choice(completion: str, row: Mapping[str, Any]) -> ParsedCompletion:
+    """Multiple-choice output: the letter the final part picks (`choice_letters.extract_choice`, lenient), among
+    the row's choices (`choices` column; A-D without one)."""
+    reasoning, final, issue = split_think(completion)
+    choices = row.get("choices")
+    choices = list(choices) if isinstance(choices, list | tuple) else None
+    letter = extract_choice(final, choice_letters(len(choices) if choices else None), choices=choices)
+    if letter is None and issue is None:
+        issue = MISSING_ANSWER_ISSUES["mcq"]
+    return ParsedCompletion(reasoning, final, letter, issue)
+
+
+PARSERS.update({"code": parse_code, "mcq": parse_choice})
+STYLES.update(
+    {
+        # R1 for programming problems: reason, then one fenced Python block (run against the problem's tests).
+        "r1_code": PromptStyle(
+            name="r1_code", user_template="{{ problem }}\n" + R1_CODE_INSTRUCTION, parser="code"
+        ),
+        # R1 for multiple-choice questions (the problem text lists the lettered choices).
+        "mcq": PromptStyle(name="mcq", user_template="{{ problem }}\n" + MCQ_INSTRUCTION, parser="mcq"),
+    }
+)
 
 
 def list_styles() -> list[str]:

@@ -9,6 +9,7 @@ with a reason (never a crash), and the load counts as the first stage of the fun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from datasets import Dataset, Features, Value
@@ -26,6 +27,7 @@ from openr1_data.schema import (
     make_problem_id,
     require_columns,
 )
+from openr1_data.sources.domains import PROBLEM_LAYOUTS, apply_problem_layout
 from openr1_data.text import gold_answer
 
 
@@ -52,9 +54,25 @@ class ProblemSourceConfig:
     )
     limit: int | None = field(default=None, metadata={"help": "use only the first N problems"})
     bundled_size: int = field(default=64, metadata={"help": "size of the bundled problem set"})
+    problem_layout: str = field(
+        default="auto",
+        metadata={
+            "help": "how problem rows are laid out: auto (detect), math, humaneval, stdio (code with stdin/stdout "
+            "tests), gpqa, mcq_choices, mcq_columns (see openr1_data/sources/domains.py)"
+        },
+    )
+    tests_column: str | None = field(
+        default=None, metadata={"help": "stdio layout: the column with the test cases (default: detected)"}
+    )
+    shuffle_choices: bool = field(
+        default=True,
+        metadata={"help": "multiple-choice layouts: shuffle the choices per problem (seeded by problem_id)"},
+    )
 
     def __post_init__(self) -> None:
-        check_fields(self, at_least={"limit": 1, "bundled_size": 1})
+        check_fields(
+            self, at_least={"limit": 1, "bundled_size": 1}, choices={"problem_layout": PROBLEM_LAYOUTS}
+        )
 
 
 def read_source(
@@ -75,11 +93,13 @@ def normalize_problems(
     solution_column: str | None = None,
     answer_column: str | None = None,
     limit: int | None = None,
+    issues: Sequence[str | None] | None = None,
 ) -> StageResult:
     """Map user columns to the contract and reject unusable rows with a reason.
 
     The result's `kept` rows have `problem`, `solution`, `answer`, `source` and `problem_id`; other user columns are
-    kept as they are.
+    kept as they are. `issues` (one per row, None = fine) are rejection reasons found earlier, e.g. by a code or
+    multiple-choice layout (`sources/domains.py`).
     """
     require_columns(
         raw.column_names,
@@ -138,6 +158,8 @@ def normalize_problems(
         else ("empty_problem" if isinstance(p, str) else "non_string_problem")
         for p in raw[problem_column]
     ]
+    if issues is not None:
+        reasons = [issue or reason for issue, reason in zip(issues[: len(reasons)], reasons, strict=True)]
     return split_by_reason(mapped, reasons, stage="load_problems")
 
 
@@ -146,10 +168,25 @@ def load_problems(cfg: ProblemSourceConfig) -> StageResult:
     raw = read_source(
         cfg.problems, config=cfg.problems_config, split=cfg.problems_split, bundled_size=cfg.bundled_size
     )
-    return normalize_problems(
+    if cfg.problem_layout != "math" and cfg.limit is not None:
+        raw = raw.select(range(min(cfg.limit, len(raw))))  # before a code/MCQ layout reads every row
+    # Code and multiple-choice layouts map their columns first (their rows come out with `problem`, `solution`,
+    # `answer`); the math layout is the contract mapping alone.
+    raw, issues, layout = apply_problem_layout(
         raw,
+        cfg.problem_layout,
         problem_column=cfg.problem_column,
         solution_column=cfg.solution_column,
         answer_column=cfg.answer_column,
+        tests_column=cfg.tests_column,
+        shuffle_choices=cfg.shuffle_choices,
+    )
+    mapped = layout != "math"
+    return normalize_problems(
+        raw,
+        problem_column=PROBLEM if mapped else cfg.problem_column,
+        solution_column=None if mapped else cfg.solution_column,
+        answer_column=None if mapped else cfg.answer_column,
         limit=cfg.limit,
+        issues=issues,
     )

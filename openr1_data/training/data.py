@@ -17,7 +17,16 @@ from datasets import Dataset, concatenate_datasets, get_dataset_config_names
 from openr1_data.funnel import PipelineRecord, split_by_reason
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
-from openr1_data.schema import ANSWER, PROBLEM, PROBLEM_ID, TRACE_COLUMNS, ContractError, require_columns
+from openr1_data.schema import (
+    ANSWER,
+    CODE,
+    PROBLEM,
+    PROBLEM_ID,
+    TRACE_COLUMNS,
+    ContractError,
+    require_columns,
+)
+from openr1_data.sources.domains import row_domain
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.text import THINK_OPEN
 from openr1_data.training.chat_template import generation_prefill
@@ -247,7 +256,8 @@ def build_grpo_prompts(
     reasons: list[str | None] = []
     for row in rows:
         reason = style.row_problem(row)
-        if reason is None and not (isinstance(row[ANSWER], str) and row[ANSWER].strip()):
+        has_gold = isinstance(row[ANSWER], str) and row[ANSWER].strip()
+        if reason is None and not has_gold and row_domain(row) != CODE:  # code rows are judged by their tests
             reason = "no_gold_answer"
         if reason is None and row[PROBLEM_ID] in seen:
             reason = "duplicate_problem"

@@ -112,7 +112,8 @@ def _tokens(view: TraceView, reward: str) -> int:
 
 class AccuracyReward(Reward):
     """1.0 when the answer equals the gold `answer` (math-verify, gold first), 0.0 when not, None when the gold
-    cannot be parsed (or a comparison times out): the verify stage's verdict."""
+    cannot be parsed (or a comparison times out): the verify stage's verdict. Multiple-choice rows (by domain,
+    `sources/domains.py`) compare the picked letter with the gold letter, as verification does."""
 
     name = "accuracy"
 
@@ -124,6 +125,7 @@ class AccuracyReward(Reward):
         fallback_chars: int = DEFAULT_FALLBACK_CHARS,
         missing_answer_is_wrong: bool = True,
         allow_set_relation_comp: bool = False,
+        mcq_strict: bool = False,
     ):
         super().__init__(style)
         from openr1_data.curate.verify import VerifyConfig
@@ -136,6 +138,7 @@ class AccuracyReward(Reward):
             fallback_chars=fallback_chars,
             missing_answer_is_wrong=missing_answer_is_wrong,
             allow_set_relation_comp=allow_set_relation_comp,
+            mcq_strict=mcq_strict,
         )
         self.config.answer_options()  # validate now, not at the first training step
 
@@ -152,6 +155,9 @@ class AccuracyReward(Reward):
                 f"the {self.name} reward needs the gold answer: add an `answer` (or `solution` with a \\boxed{{}} "
                 "answer) column to the training dataset; TRL passes dataset columns to reward functions"
             )
+        mcq = _mcq_choices(columns, len(views))  # row -> its choices, for multiple-choice rows only
+        if mcq:
+            return _verdicts_by_domain(self, views, columns, mcq)
         golds, preds, finals = (
             zip(*(accuracy_inputs(v) for v in views), strict=True) if views else ((), (), ())
         )
@@ -570,6 +576,95 @@ def rlt_reward(rlt_config: Any = None) -> RewardFn:
     return make_rlt_reward(rlt_config)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Code and multiple-choice rows (curate/code_verify.py, curate/mcq.py: the verify stage's judgements)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _mcq_choices(columns: dict[str, Any], n: int) -> dict[int, list | None]:
+    """The multiple-choice rows of a call (by `sources.domains.row_domain`) and their choices."""
+    from openr1_data.sources.domains import row_domain
+
+    names = ("domain", "tests", "choices", "prompt_style")
+    per_row = {k: columns[k] for k in names if _per_row(columns.get(k), n)}
+    if not per_row:
+        return {}
+    found = {}
+    for i in range(n):
+        row = {k: v[i] for k, v in per_row.items()}
+        if row_domain(row) == "mcq":
+            found[i] = list(row["choices"]) if isinstance(row.get("choices"), list | tuple) else None
+    return found
+
+
+def _verdicts_by_domain(
+    reward: AccuracyReward, views: list[TraceView], columns: dict[str, Any], mcq: dict[int, list | None]
+) -> list[tuple[bool | None, str | None]]:
+    """Math rows through math-verify, multiple-choice rows through the letter check."""
+    from openr1_data.curate.mcq import check_choice
+    from openr1_data.curate.verify import check_answers
+
+    out: list[tuple[bool | None, str | None]] = [(None, None)] * len(views)
+    math = [i for i in range(len(views)) if i not in mcq]
+    if math:
+        golds, preds, finals = zip(*(accuracy_inputs(views[i]) for i in math), strict=True)
+        for i, verdict in zip(math, check_answers(golds, preds, finals, reward.config), strict=True):
+            out[i] = verdict
+    for i, choices in mcq.items():
+        out[i] = check_choice(
+            views[i].gold,
+            views[i].parsed.final,
+            choices,
+            strict=reward.config.mcq_strict,
+            missing_answer_is_wrong=reward.config.missing_answer_is_wrong,
+        )
+    return out
+
+
+class CodeReward(Reward):
+    """The share of the problem's tests the completion's code passes (its last fenced Python block, run in the
+    sandbox against the row's `tests` column): the code verification verdict; None when it cannot be known (a
+    sandbox failure, a row without tests)."""
+
+    name = "code"
+    binary = False
+
+    def __init__(
+        self,
+        style: str = "r1_code",
+        code_num_proc: int | None = None,
+        code_timeout_seconds: float = 10.0,
+        code_memory_mb: int = 2048,
+    ):
+        super().__init__(style)
+        from openr1_data.curate.code_verify import CodeSettings
+
+        self.settings = CodeSettings(
+            num_proc=code_num_proc, timeout_seconds=code_timeout_seconds, memory_mb=code_memory_mb
+        )
+        self.settings.limits()  # validate now, not at the first training step
+
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+        from openr1_data.curate.code_verify import codes_of, judge_code, verify_code
+
+        tests = columns.get("tests")
+        if not _per_row(tests, len(completions)):
+            raise ValueError(
+                f"the {self.name} reward needs the problems' tests: a `tests` column in the training dataset "
+                "(problem loading writes it for HumanEval-style and stdin/stdout layouts)"
+            )
+        views = self.views(completions, columns)
+        verdicts = verify_code(codes_of([v.parsed.final for v in views]), tests, self.settings)
+        return [judge_code(v, binary=self.binary) for v in verdicts]
+
+
+class BinaryCodeReward(CodeReward):
+    """1.0 when the completion's code passes every test, else 0.0 (None when unknown): the `correct` column."""
+
+    name = "binary_code"
+    binary = True
+
+
 # name -> factory. Factories take keyword parameters only; `get_reward_funcs` routes each parameter to the
 # factories that accept it.
 REWARD_FUNCS: dict[str, Callable[..., RewardFn]] = {
@@ -584,6 +679,8 @@ REWARD_FUNCS: dict[str, Callable[..., RewardFn]] = {
     "language": LanguageReward,
     "llm_judge": LLMJudgeReward,
     RLT_REWARD: rlt_reward,
+    "code": CodeReward,
+    "binary_code": BinaryCodeReward,
 }
 
 # open-r1's registry names (and the names its functions log under) -> ours, so an open-r1 recipe runs unchanged.
