@@ -24,13 +24,14 @@ import gzip
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, cast
 
 from datasets import Dataset
+
+from openr1_data.schema import iter_rows
 
 logger = logging.getLogger(__name__)
 
@@ -318,7 +319,7 @@ def from_hub_rows(spec: BenchmarkSpec, raw: Dataset) -> Dataset:
             f"it has {raw.column_names}"
         )
     rows = []
-    for i, r in enumerate(cast(Iterable[dict[str, Any]], raw)):  # python-format rows
+    for i, r in enumerate(iter_rows(raw)):
         problem = hub.problem_fn(r) if hub.problem_fn else r[hub.problem]
         answer = r[hub.answer] if hub.answer else None
         if hub.answer_fn:
@@ -392,7 +393,7 @@ def load_benchmark_file(name: str, path: str | os.PathLike) -> Dataset:
             "problem": r[problem],
             "answer": r[answer] if answer else None,
         }
-        for i, r in enumerate(cast(Iterable[dict[str, Any]], raw))  # python-format rows
+        for i, r in enumerate(iter_rows(raw))
     ]
     return _rows_to_dataset(name, rows, str(path))
 
