@@ -5,26 +5,29 @@ and the CLI chain on a real local server. Candidates are the dataset's own solut
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from datasets import Dataset
 
 from openr1_data.cli import main as cli_main
-from openr1_data.curate.code_verify import CodeSettings, judge_code, check_statements, verify_code
+from openr1_data.curate.code_verify import CodeSettings, check_statements, judge_code, verify_code
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.io import read_dataset, write_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.code_blocks import last_code_block
 from openr1_data.sources.code_problems import (
+    BadTests,
     FunctionTests,
     StdioTests,
-    BadTests,
     read_humaneval,
-    stdio_tests,
     read_tests,
+    stdio_tests,
 )
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
+from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.training.evaluation import EvalConfig, evaluate
 from openr1_data.training.rewards import get_reward_funcs
 from tests.scripted_openai import ScriptedOpenAIServer
 
@@ -281,3 +284,50 @@ def test_humaneval_file_through_the_cli_with_a_real_server(tmp_path):
     kept = read_dataset(cur)
     assert sorted(kept["task_id"]) == ["HumanEval/0", "HumanEval/2"]
     assert set(read_dataset(cur / "rejected" / "select")["rejected_reason"]) == {"incorrect"}
+
+
+class HumanEvalStudent(Teacher):
+    """Answers HumanEval prompts from a script: sample k of item i is the reference solution when `right(i, k)`."""
+
+    backend = "scripted"
+
+    def __init__(self, right):
+        super().__init__("scripted-student")
+        self.right = right
+
+    def generate(
+        self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
+    ) -> list[list[Completion]]:
+        out = []
+        for prompt in prompts:
+            user = prompt[-1]["content"]
+            i = next(i for i, r in enumerate(HUMANEVAL) if f"def {r['entry_point']}(" in user)
+            samples = []
+            for k in range(n):
+                row = HUMANEVAL[i]
+                code = (
+                    row["prompt"] + row["canonical_solution"]
+                    if self.right(i, k)
+                    else "def nothing():\n    pass\n"
+                )
+                samples.append(Completion(fenced(code), "stop", 20))
+            out.append(samples)
+        return out
+
+
+def test_humaneval_pass_at_1_runs_the_tests_in_the_sandbox(tmp_path):
+    # Items 0-1: both samples right; item 2: one of two; item 3: none -> pass@1 = (1 + 1 + 0.5 + 0) / 4.
+    student = HumanEvalStudent(lambda i, k: i < 2 or (i == 2 and k == 0))
+    cfg = EvalConfig(
+        model="scripted", benchmarks=["humaneval"], limit=4, num_samples=2, output_dir=str(tmp_path)
+    )
+    (score,) = evaluate(cfg, teacher=student)
+    assert (score.benchmark, score.items) == ("humaneval", 4)
+    assert score.pass_at_1 == pytest.approx(0.625) and score.pass_at_k == pytest.approx(0.75)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["scores"]["humaneval"]["pass_at_1"] == pytest.approx(0.625)
+    with pytest.raises(ValueError, match="offline copy"):
+        evaluate(
+            EvalConfig(model="x", benchmarks=["humaneval@hub"], output_dir=str(tmp_path / "hub")),
+            teacher=student,
+        )

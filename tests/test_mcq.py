@@ -4,6 +4,7 @@ a completion picks (lenient and strict), verification of mixed runs and the CLI 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.choice_letters import extract_choice
 from openr1_data.schema import ContractError
+from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
+from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.training.evaluation import EvalConfig, evaluate
 from tests.scripted_openai import ScriptedOpenAIServer
 
 CHOICES = ["London", "Paris", "Rome", "Oslo"]
@@ -206,3 +210,34 @@ def test_mcq_file_through_the_cli_with_a_real_server(tmp_path):
     assert len(kept) == 2 and all(kept["correct"]) and set(kept["domain"]) == {"mcq"}
     rejected = read_dataset(cur / "rejected" / "filter")  # "Z" is no choice: the format filter's reason
     assert set(rejected["rejected_reason"]) == {"no_choice"} and len(rejected) == 4
+
+
+class MMLUStudent(Teacher):
+    """Picks the gold letter for the first two MMLU items and a wrong one after that (our Teacher interface)."""
+
+    backend = "scripted"
+
+    def __init__(self, items: Dataset):
+        super().__init__("scripted-student")
+        self.items = list(zip(items["problem"], items["answer"], strict=True))
+
+    def generate(
+        self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
+    ) -> list[list[Completion]]:
+        out = []
+        for prompt in prompts:
+            i = next(i for i, (problem, _) in enumerate(self.items) if problem in prompt[-1]["content"])
+            gold = self.items[i][1]
+            letter = gold if i < 2 else "ABCD"[("ABCD".index(gold) + 1) % 4]
+            out.append(
+                [Completion(f"<think>Let me see.</think>\nThe answer is \\boxed{{{letter}}}.", "stop", 9)] * n
+            )
+        return out
+
+
+def test_mmlu_evaluation_scores_the_picked_letter(tmp_path):
+    items = load_benchmark("mmlu").select(range(4))
+    cfg = EvalConfig(model="scripted", benchmarks=["mmlu"], limit=4, num_samples=1, output_dir=str(tmp_path))
+    student = MMLUStudent(items)
+    (score,) = evaluate(cfg, teacher=student)
+    assert score.items == 4 and score.pass_at_1 == pytest.approx(0.5)

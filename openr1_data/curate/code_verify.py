@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from openr1_data.curate import sandbox as sb
 from openr1_data.judgements import Judgement
 from openr1_data.prompts.code_blocks import last_code_block
-from openr1_data.sources.code_problems import FunctionTests, StdioTests, Tests, BadTests, read_tests
+from openr1_data.sources.code_problems import BadTests, FunctionTests, StdioTests, Tests, read_tests
 
 NO_CODE = "no_code"
 SYNTAX_ERROR = "syntax_error"

@@ -59,6 +59,8 @@ def check_choices(
 ) -> list[tuple[bool | None, str | None]]:
     """`check_choice` over aligned columns."""
     return [
-        check_choice(g, t, list(c) if c else None, strict=strict, missing_answer_is_wrong=missing_answer_is_wrong)
+        check_choice(
+            g, t, list(c) if c else None, strict=strict, missing_answer_is_wrong=missing_answer_is_wrong
+        )
         for g, t, c in zip(golds, texts, choices, strict=True)
     ]
