@@ -142,7 +142,10 @@ class AnswerVerifier:
         try:
             with _fast_parsing():
                 parsed = parse(
-                    target, extraction_config=config, parsing_timeout=self._timeout(), raise_on_error=True
+                    target,
+                    extraction_config=config,
+                    parsing_timeout=self._timeout(),  # pyright: ignore[reportArgumentType] (None: no alarm, as math-verify documents)
+                    raise_on_error=True,
                 )
         except TimeoutException:
             self.stats.timeouts += 1
@@ -196,7 +199,7 @@ class AnswerVerifier:
         if not gold_text:
             return None, GOLD_MISSING
         gold_parsed, error = self._parse(gold_text, anchored=False)
-        if error:
+        if error or gold_parsed is None:
             return None, GOLD_TIMEOUT
         if not any(not isinstance(g, str) for g in gold_parsed):
             return None, GOLD_UNPARSEABLE  # only string fallbacks: math-verify could not read it as math
@@ -293,14 +296,14 @@ def _install_fast_parsing() -> None:
             digits = text.replace(",", "")  # what the stock method does first, then Number(digits)
             if 0 < len(digits) <= 1000 and digits.isascii() and digits.isdigit():
                 return sympy.Integer(int(digits))  # int() drops leading zeros, as the stock method does
-        return stock_parse_number(self, text)
+        return stock_parse_number(self, text)  # pyright: ignore[reportOptionalCall] (installed only when set)
 
     cls.create_parser, cls.parse = create_parser, parse
     if stock_parse_number is not None:
         cls.parse_number = parse_number
     for module in (l2s, mv_parser):
         if getattr(module, "Number", None) is stock_number:  # both do `from sympy import Number`
-            module.Number = number
+            setattr(module, "Number", number)  # noqa: B010 (a module attribute pyright cannot see)
     cls._openr1_fast = True
 
 

@@ -24,6 +24,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import pyarrow as pa
 from datasets import Dataset, Value
@@ -252,14 +253,16 @@ def judge_reason(
 def _column(dataset: Dataset, name: str) -> list:
     if name not in dataset.column_names:
         return [None] * len(dataset)
-    return dataset.select_columns([name]).with_format("arrow")[:].column(0).to_pylist()
+    table = cast(pa.Table, dataset.select_columns([name]).with_format("arrow")[:])
+    return table.column(0).to_pylist()
 
 
 def judge_response_text(predicted: str | None, final: str | None, completion: str | None, chars: int) -> str:
     """What the judge reads as the answer: the extracted answer, else the text's `\\boxed{}` answer by the rule
     every stage uses (`text.final_answer`: several boxes are one answer), else the end of the final text."""
-    if (predicted or "").strip():
-        return predicted.strip()
+    answer = (predicted or "").strip()
+    if answer:
+        return answer
     text = (final or completion or "").strip()
     # of a whole completion, only what follows its think block can hold the final answer
     answer = final_answer(final or split_think(completion or "")[1])
