@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -426,3 +426,23 @@ def judge_explanation_answer(agrees: bool | None) -> Judgement:
     if agrees is False:
         return Judgement(0.0, "rlt_answer_mismatch")
     return Judgement(None if agrees is None else 1.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Process supervision: per-step verdicts
+# --------------------------------------------------------------------------------------------------------------
+
+
+def judge_step_correctness(step_ok: Sequence[bool | None] | None) -> Judgement:
+    """A trace from the verdicts on its reasoning steps (`curate/steps.py` rules, or `step_labels` from a labeler):
+    True = correct, False = wrong, None = not judged.
+
+    Reason "wrong_step" when a step is wrong. Score (the `step_correctness` reward): the share of steps before the
+    first wrong one (1.0 when none is wrong), None when no step was judged.
+    """
+    verdicts = list(step_ok or [])
+    if False in verdicts:
+        return Judgement(verdicts.index(False) / len(verdicts), "wrong_step")
+    if not any(v is True for v in verdicts):
+        return Judgement(None)
+    return Judgement(1.0)
