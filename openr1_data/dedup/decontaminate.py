@@ -107,7 +107,7 @@ class DecontaminationReport:
 class DecontaminationResult(StageResult):
     """A `StageResult` (kept / rejected / stats) plus the `DecontaminationReport`."""
 
-    report: DecontaminationReport | None = None
+    report: DecontaminationReport
 
 
 def cache_root(explicit: str | os.PathLike | None = None) -> Path:

@@ -117,7 +117,7 @@ class DedupReport:
 class DedupResult(StageResult):
     """A `StageResult` (kept / rejected / stats) plus the stage's `DedupReport`."""
 
-    report: DedupReport | None = None
+    report: DedupReport
 
 
 # ---------------------------------------------------------------------------------------------------------------
