@@ -11,6 +11,7 @@ Checks, in the order a trace is tested (its first failing check is its rejection
 | degenerate repetition | `judge_repetition` | `repetitive` | `repetition_penalty` (< 0) |
 | reasoning steps (off by default) | `judge_steps` | `too_few_steps` | `reasoning_steps` (< 1) |
 | language (off by default) | `judge_language` | `language_mismatch` | `language` (0.0) |
+| every reasoning step correct (off by default) | `judge_step_correctness` | `wrong_step` | `step_correctness` |
 
 Rejected traces go to `StageResult.rejected` with `rejected_stage` and `rejected_reason`.
 """
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datasets import Dataset
 
 from openr1_data.curate.answer_verifier import AnswerVerifier
+from openr1_data.curate.steps import STEP_LABELS, step_verdicts
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.judgements import (
     DEFAULT_MAX_REPETITION_SHARE,
@@ -37,6 +39,7 @@ from openr1_data.judgements import (
     judge_min_length,
     judge_overlong,
     judge_repetition,
+    judge_step_correctness,
     judge_steps,
     judge_think_block,
     view_trace,
@@ -96,6 +99,13 @@ class FilterConfig:
             "(math-verify); explanations that state none pass this check"
         },
     )
+    reject_wrong_steps: bool = field(
+        default=False,
+        metadata={
+            "help": "reject traces with a wrong reasoning step: by their `step_labels` (openr1-data label-steps) "
+            "when present, else by the exact check of the arithmetic claims in each step (wrong_step)"
+        },
+    )
     default_style: str = field(
         default="r1", metadata={"help": "prompt style of rows without a prompt_style column"}
     )
@@ -122,8 +132,9 @@ def needed_columns(config: FilterConfig) -> list[str]:
     return cols
 
 
-def trace_reason(view: TraceView, config: FilterConfig) -> str | None:
-    """Why the trace fails the enabled checks (its first failing judgement), or None when it passes."""
+def trace_reason(view: TraceView, config: FilterConfig, row: dict | None = None) -> str | None:
+    """Why the trace fails the enabled checks (its first failing judgement), or None when it passes (`row`: its
+    columns, for the checks that read more than the parsed trace, such as `step_labels`)."""
     # Locals, so the None checks below narrow them inside the lambdas too.
     tokens, max_tokens, max_share = view.tokens, config.max_tokens, config.max_repetition_share
     judgements = []
@@ -153,6 +164,8 @@ def trace_reason(view: TraceView, config: FilterConfig) -> str | None:
         )
     if config.check_explanation_answer and view.kind == "rlt":
         judgements.append(lambda: judge_explanation_answer(explanation_agrees(view)))
+    if config.reject_wrong_steps:
+        judgements.append(lambda: judge_step_correctness(step_verdicts(view, row, config.default_style)))
     for judge in judgements:  # lazily: a trace is not judged further once it fails
         reason = judge().reason
         if reason is not None:
@@ -180,7 +193,7 @@ def _reasons_batch(batch: dict[str, list], config: FilterConfig, parent_pid: int
     reasons = []
     for i in range(n):
         row = {k: v[i] for k, v in batch.items()}
-        reasons.append(trace_reason(view_trace(row, default_style=config.default_style), config))
+        reasons.append(trace_reason(view_trace(row, default_style=config.default_style), config, row))
     return {REASON_COLUMN: reasons}
 
 
@@ -198,7 +211,9 @@ def filter_reasons(
     )
     # The style parser reads these when present (rlt answers come from the solution).
     extra = [
-        c for c in ("prompt_style", "solution", "answer") if c in dataset.column_names and c not in needed
+        c
+        for c in ("prompt_style", "solution", "answer", STEP_LABELS)
+        if c in dataset.column_names and c not in needed
     ]
     view = dataset.select_columns(needed + extra)
     if len(view) == 0:

@@ -26,6 +26,11 @@ from typing import Any
 from openr1_data.judgements import view_trace
 
 STEPS_STYLE = "steps"
+STEPS, STEP_LABELS, FIRST_ERROR_STEP = (
+    "steps",
+    "step_labels",
+    "first_error_step",
+)  # the columns labelers write
 NUMBERED, PARAGRAPHS = "numbered", "paragraphs"
 
 # --------------------------------------------------------------------------------------------------------------
@@ -460,3 +465,16 @@ def hard_labels(step_labels: Sequence[Mapping[str, Any]] | None) -> list[bool | 
     if step_labels is None:
         return None
     return [None if s is None else s.get("label") for s in step_labels]
+
+
+def step_verdicts(
+    view: Any, row: Mapping[str, Any] | None = None, default_style: str = "r1"
+) -> list[bool | None]:
+    """The per-step verdicts `judgements.judge_step_correctness` judges a trace on: the hard labels of its
+    `step_labels` column when a labeler wrote one, else the rule-based check of its steps."""
+    row = row or {}
+    labels = hard_labels(row.get(STEP_LABELS))
+    if labels is not None:
+        return labels
+    steps = view_steps(view, row.get("prompt_style") or default_style).texts()
+    return list(rule_verdicts(steps))
