@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from transformers import HfArgumentParser
+from transformers.hf_argparser import DataClassType
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def parse_config(
     `default_recipe` is read when the command line names none (a pipeline's embedded defaults live there).
     """
     args = list(args)  # the caller passes the command line: no library module reads sys.argv
-    parser = HfArgumentParser(list(dataclass_types))
+    parser = HfArgumentParser([DataClassType(t) for t in dataclass_types])  # NewType: the same classes
     parser.add_argument("--config", default=None, help="YAML recipe; command-line flags override its values")
     config_path = None
     if "--config" in args:

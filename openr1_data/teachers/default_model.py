@@ -88,7 +88,8 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> None:
     )
     config = quantised.config
     if hasattr(config, "quantization_config"):
-        del config.quantization_config
+        # PreTrainedConfig keeps model-specific keys as undeclared attributes.
+        del config.quantization_config  # pyright: ignore[reportAttributeAccessIssue]
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(quantised.state_dict(), strict=False)
     model.tie_weights()

@@ -176,8 +176,9 @@ def completions_from_row(
     metadata = row.get("distilabel_metadata") or []
     if isinstance(metadata, Mapping):
         metadata = [metadata]
-    if len(texts) != n or any(t is None for t in texts):
-        failed = sum(t is None for t in texts)
+    generations = [t for t in texts if t is not None]  # a failed LLM call leaves None: refused below
+    if len(texts) != n or len(generations) < len(texts):
+        failed = len(texts) - len(generations)
         raise RuntimeError(
             f"distilabel returned {len(texts)} generation(s) for prompt {index} ({failed} empty) where {n} were "
             "asked. distilabel records a failed LLM call as an empty generation: see its log above (model "
@@ -186,10 +187,10 @@ def completions_from_row(
         )
     counts = [_output_tokens(metadata[k] if k < len(metadata) else None, step_name) for k in range(n)]
     if llm == "openai" and n > 1:
-        counts = _split_request_usage(counts[0], texts)
+        counts = _split_request_usage(counts[0], generations)
     budget = int(sampling.max_new_tokens)
     completions = []
-    for text, tokens in zip(texts, counts, strict=True):
+    for text, tokens in zip(generations, counts, strict=True):
         if tokens is None:
             tokens = approximate_token_count(text)
         cut = False
