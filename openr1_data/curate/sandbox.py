@@ -9,7 +9,7 @@ here; a remote sandbox (E2B, Morph, Piston, as open-r1 supports) is another impl
 
 What the local sandbox does for every job (Linux; see `sandbox_boot.py` for the order inside the process):
 
-- a fresh process (`python -I -B`) in its own session, so the whole process group is killed at the end or at the
+- a fresh process (`python -I -B -S`, site-packages on its path) in its own session, so the whole process group is killed at the end or at the
   wall-clock limit; it dies with its parent (`PR_SET_PDEATHSIG`, checked against a race at start);
 - limits: wall clock, CPU seconds, address space (`RLIMIT_AS`), file size (`RLIMIT_FSIZE`: caps stdout, stderr and
   every file it writes), open files, no core dumps;
@@ -33,10 +33,11 @@ layers are active.
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
+import marshal
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -198,6 +199,14 @@ def _read_paths() -> tuple[str, ...]:
     return tuple(sorted(paths | set(SYSTEM_READ_PATHS)))
 
 
+@cache
+def _site_paths() -> tuple[str, ...]:
+    """The site-packages folders on this interpreter's path, in order (the sandbox runs with `-S`)."""
+    return tuple(
+        p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)
+    )
+
+
 def _process_count(uid: int) -> int:
     count = 0
     for entry in os.scandir("/proc"):
@@ -210,8 +219,15 @@ def _process_count(uid: int) -> int:
 
 
 @cache
-def _boot_source() -> str:
-    return (Path(__file__).with_name("sandbox_boot.py")).read_text(encoding="utf-8")
+def _boot_code() -> bytes:
+    """`sandbox_boot.py` compiled once, as marshal bytes (compiling it in every job would cost ~3 ms)."""
+    source = Path(__file__).with_name("sandbox_boot.py").read_text(encoding="utf-8")
+    return marshal.dumps(compile(source, "sandbox_boot.py", "exec"))
+
+
+# The interpreter runs the compiled boot code: `-S` (no `site`: sandbox_boot adds site-packages itself), `-I`
+# (no PYTHON* variables, no user site, no current folder on the path), `-B` (no bytecode files).
+BOOT_LOADER = "import marshal, sys; exec(marshal.loads(open(sys.argv[1], 'rb').read()))"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -269,6 +285,7 @@ class LocalSandbox:
             "write_paths": [str(workdir)],
             "device_files": [list(d) for d in DEVICE_FILES],
             "seccomp": seccomp_available(),
+            "site_paths": list(_site_paths()),
             "program": job.program,
         }
 
@@ -292,17 +309,18 @@ class LocalSandbox:
         workdir = jobdir / "work"
         workdir.mkdir(mode=0o700)
         env = {**SANDBOX_ENV, "HOME": str(workdir), "TMPDIR": str(workdir)}
-        (jobdir / "spec.json").write_text(json.dumps(self._spec(job, limits, workdir)))
+        (jobdir / "spec").write_bytes(marshal.dumps(self._spec(job, limits, workdir)))
+        (jobdir / "boot").write_bytes(_boot_code())
         stdin_data = job.stdin.encode() if isinstance(job.stdin, str) else (job.stdin or b"")
         (jobdir / "stdin").write_bytes(stdin_data)
         with (
-            open(jobdir / "spec.json", "rb") as spec,
+            open(jobdir / "spec", "rb") as spec,
             open(jobdir / "stdin", "rb") as stdin,
             open(jobdir / "stdout", "wb") as stdout,
             open(jobdir / "stderr", "wb") as stderr,
             open(jobdir / "report", "wb") as report,
         ):
-            argv = [self.python, "-I", "-B", "-c", _boot_source()]
+            argv = [self.python, "-I", "-B", "-S", "-c", BOOT_LOADER, str(jobdir / "boot")]
             argv += [str(os.getpid()), str(spec.fileno()), str(report.fileno())]
             proc = subprocess.Popen(
                 argv,
@@ -367,25 +385,42 @@ def _map_threads(fn: Callable[[int], None], items: Iterable[int], workers: int) 
 
 
 def _wait(proc: subprocess.Popen, timeout: float) -> tuple[int, resource.struct_rusage, bool]:
-    """Wait for the job, kill its process group at the deadline, and always kill what is left of the group.
+    """Wait for the job until the deadline, kill its whole process group, then reap it.
 
-    The group is killed while the leader is a zombie (waited for with WNOWAIT, not yet reaped), so its id cannot have
-    been reused by an unrelated process; the watchdog and the waiter agree through a lock.
+    The group is killed before the leader is reaped (it is still alive, or a zombie), so its id cannot have been
+    reused by an unrelated process. A pidfd (Linux 5.3+) waits with a timeout without any thread; elsewhere a timer
+    thread and `waitid(WNOWAIT)` agree through a lock.
     """
+    timed_out = False
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except OSError:  # a kernel without pidfds
+            pidfd = None
+        if pidfd is not None:
+            try:
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or poller.poll(max(1, int(left * 1000))):
+                        break
+                timed_out = time.monotonic() >= deadline and not poller.poll(0)
+            finally:
+                os.close(pidfd)
+            _kill_group(proc.pid)
+            return _reap(proc, timed_out)
     lock = threading.Lock()
     state = {"done": False, "timed_out": False}
 
-    def kill_group(timed_out: bool) -> None:
+    def on_deadline() -> None:
         with lock:
-            if state["done"]:
-                return
-            state["timed_out"] = state["timed_out"] or timed_out
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if not state["done"]:
+                state["timed_out"] = True
+                _kill_group(proc.pid)
 
-    timer = threading.Timer(timeout, kill_group, args=(True,))
+    timer = threading.Timer(timeout, on_deadline)
     timer.daemon = True
     timer.start()
     try:
@@ -395,14 +430,30 @@ def _wait(proc: subprocess.Popen, timeout: float) -> tuple[int, resource.struct_
                 break
             except InterruptedError:
                 continue
-        kill_group(False)  # stragglers of the group (none when seccomp blocks new processes)
         with lock:
             state["done"] = True
+            _kill_group(proc.pid)  # stragglers of the group (none when seccomp blocks new processes)
     finally:
         timer.cancel()
-    _, status, rusage = os.wait4(proc.pid, 0)
+    return _reap(proc, state["timed_out"])
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing left (a zombie-only group)
+
+
+def _reap(proc: subprocess.Popen, timed_out: bool) -> tuple[int, resource.struct_rusage, bool]:
+    while True:
+        try:
+            _, status, rusage = os.wait4(proc.pid, 0)
+            break
+        except InterruptedError:
+            continue
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: tell Popen so it does not wait again
-    return proc.returncode, rusage, state["timed_out"]
+    return proc.returncode, rusage, timed_out
 
 
 def _classify(

@@ -1,7 +1,9 @@
-"""The first code that runs inside a sandbox process (`python -I -B -c <this file> PARENT_PID SPEC_FD REPORT_FD`).
+"""The first code that runs inside a sandbox process (`python -I -B -S -c LOADER BOOT PARENT_PID SPEC_FD REPORT_FD`,
+where the loader runs this file's compiled code from the file BOOT).
 
-It locks the process down, then runs the untrusted program. Only the standard library is imported, and nothing of
-`openr1_data`: the package may live where the sandbox cannot read. The order matters:
+It locks the process down, then runs the untrusted program. Only small built-in parts of the standard library are
+imported (start-up time is most of a short job's cost: `-S` skips `site` and the spec is `marshal`, not JSON),
+and nothing of `openr1_data`: the package may live where the sandbox cannot read. The order matters:
 
 1. die with the parent (`PR_SET_PDEATHSIG`), and exit at once if the parent is already gone;
 2. read the job spec from its descriptor; move the report channel to fd 3 (where harness programs write);
@@ -12,14 +14,16 @@ It locks the process down, then runs the untrusted program. Only the standard li
    no TCP bind/connect, no signals to processes outside the sandbox;
 6. seccomp: no sockets, no new processes (threads are allowed), no ptrace, namespaces, mounts, io_uring, chmod,
    chown or extended attributes. Where seccomp is missing, a Python-level socket block is the (weak) fallback;
-7. run the program as `__main__`; an uncaught exception is reported on fd 3 as `uncaught <Type> <errno>`.
+7. put the installation's site-packages folders on `sys.path` (what `site` would have done, without running
+   `.pth` files) and run the program as `__main__`; an uncaught exception is reported on fd 3 as
+   `uncaught <Type> <errno>`.
 
 A layer the spec asks for that cannot be installed ends the process with exit code 125 and `setup_failed <layer>`
 on the report channel: the sandbox fails closed, never runs the program half-isolated.
 """
 
 import ctypes
-import json
+import marshal
 import os
 import resource
 import signal
@@ -305,12 +309,12 @@ def run_program(source):
 
 
 def main():
-    parent, spec_fd, report_fd = (int(a) for a in sys.argv[1:4])
+    parent, spec_fd, report_fd = (int(a) for a in sys.argv[2:5])  # argv[1]: this code's file (the loader's)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above: nobody will collect this run
         os._exit(SETUP_FAILED)
     with os.fdopen(spec_fd, "rb") as f:
-        spec = json.loads(f.read())
+        spec = marshal.loads(f.read())  # written by the parent (trusted), never by the program
     if report_fd != REPORT_FD:
         os.dup2(report_fd, REPORT_FD)
         os.close(report_fd)
@@ -335,6 +339,7 @@ def main():
             fail("seccomp", str(error))
     else:
         block_sockets_in_python()
+    sys.path.extend(p for p in spec["site_paths"] if p not in sys.path)
     source = spec["program"]
     del spec
     report("run")  # from here on the report channel is shared with the program
