@@ -13,8 +13,9 @@ child, with two mechanisms:
     # a process pool:
     initializer, initargs = watched_initializer(my_init, (options,))
     ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs)
-    # inside a worker of a pool that takes no initializer (datasets.map(num_proc=...)):
-    die_with_parent(parent_pid)  # once per process; later calls return at once
+    # pools made by a library that takes no initializer (datasets.map(num_proc=...), with its manager process):
+    with forked_children_die_with_us():
+        dataset.map(fn, num_proc=4)
     # any command (a server):
     subprocess.Popen(watched_command(["-m", "transformers.cli.transformers", "serve", ...]))
 """
@@ -29,7 +30,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -111,6 +113,37 @@ def watched_initializer(
     `safe_to_signal`). Picklable, so it works with the fork and spawn start methods alike.
     """
     return _init_watched, (os.getpid(), safe_to_signal(), initializer, tuple(initargs))
+
+
+_FORK_STATE = {"active": 0, "signal": False, "hooked": False}
+_FORK_LOCK = threading.Lock()
+
+
+def _before_fork() -> None:
+    _FORK_STATE["signal"] = safe_to_signal()  # recorded in the parent, read by the child (fork copies memory)
+
+
+def _after_fork_in_child() -> None:
+    if _FORK_STATE["active"]:
+        _FORK_STATE["active"] = 0  # the child's own forks are its business
+        die_with_parent(os.getppid(), use_signal=bool(_FORK_STATE["signal"]))
+
+
+@contextmanager
+def forked_children_die_with_us() -> Iterator[None]:
+    """While inside, every process this one forks dies with it: for libraries whose pools take no initializer
+    (`datasets.map(num_proc=...)` forks its workers and a manager process). Spawned processes and `subprocess`
+    commands are not forks of this interpreter: use `watched_initializer` / `watched_command` for those."""
+    with _FORK_LOCK:
+        if not _FORK_STATE["hooked"] and hasattr(os, "register_at_fork"):
+            os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+            _FORK_STATE["hooked"] = True
+        _FORK_STATE["active"] += 1
+    try:
+        yield
+    finally:
+        with _FORK_LOCK:
+            _FORK_STATE["active"] -= 1
 
 
 def watched_command(python_args: Sequence[str], *, python: str = sys.executable) -> list[str]:

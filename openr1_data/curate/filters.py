@@ -18,7 +18,6 @@ Rejected traces go to `StageResult.rejected` with `rejected_stage` and `rejected
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from datasets import Dataset
@@ -44,7 +43,7 @@ from openr1_data.judgements import (
     judge_think_block,
     view_trace,
 )
-from openr1_data.procs import die_with_parent
+from openr1_data.procs import forked_children_die_with_us
 from openr1_data.schema import require_columns
 from openr1_data.text import final_answer
 
@@ -186,9 +185,7 @@ def explanation_agrees(view: TraceView) -> bool | None:
     return _VERIFIER.check(view.gold, stated)[0]
 
 
-def _reasons_batch(batch: dict[str, list], config: FilterConfig, parent_pid: int) -> dict[str, list]:
-    if os.getpid() != parent_pid:  # a `num_proc` worker: die with the stage (no orphans after a kill -9)
-        die_with_parent(parent_pid)
+def _reasons_batch(batch: dict[str, list], config: FilterConfig) -> dict[str, list]:
     n = len(batch["completion"])
     reasons = []
     for i in range(n):
@@ -218,16 +215,18 @@ def filter_reasons(
     view = dataset.select_columns(needed + extra)
     if len(view) == 0:
         return []
-    out = view.map(
-        _reasons_batch,
-        batched=True,
-        batch_size=1000,
-        num_proc=config.filter_num_proc if config.filter_num_proc and config.filter_num_proc > 1 else None,
-        fn_kwargs={"config": config, "parent_pid": os.getpid()},
-        remove_columns=view.column_names,
-        desc=f"filter ({stage})",
-        load_from_cache_file=False,
-    )
+    num_proc = config.filter_num_proc if config.filter_num_proc and config.filter_num_proc > 1 else None
+    with forked_children_die_with_us():  # num_proc workers and their manager: no orphans after a kill -9
+        out = view.map(
+            _reasons_batch,
+            batched=True,
+            batch_size=1000,
+            num_proc=num_proc,
+            fn_kwargs={"config": config},
+            remove_columns=view.column_names,
+            desc=f"filter ({stage})",
+            load_from_cache_file=False,
+        )
     return out[REASON_COLUMN]
 
 
