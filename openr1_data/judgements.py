@@ -149,7 +149,7 @@ def judge_think_block(view: TraceView) -> Judgement:
     conditions = (opens <= 1 and opens + closes > 0, closes == 1, nonempty)
     score = sum(conditions) / len(conditions)
     if closes == 0:
-        if view.kind == "think" and opens == 0:
+        if name == "think" and opens == 0:  # every think-block style (r1, answer_tag, r1_code, mcq)
             return Judgement(score, "no_think")
         return Judgement(score, f"unclosed_{name}")
     if closes > 1:
