@@ -14,7 +14,7 @@ from datasets import Dataset
 from openr1_data.cli import main as cli_main
 from openr1_data.curate.code_verify import CodeSettings, check_statements, judge_code, verify_code
 from openr1_data.curate.verify import VerifyConfig, verify_traces
-from openr1_data.io import read_dataset, write_dataset
+from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.code_blocks import last_code_block
 from openr1_data.sources.code_problems import (
@@ -231,7 +231,7 @@ def test_verify_and_the_code_rewards_give_the_same_verdicts(humaneval_problems):
         code(completions, problem=columns["problem"])
 
 
-def test_grpo_step_with_the_code_reward(tiny_model_dir, humaneval_problems, tmp_path, one_torch_thread):
+def test_grpo_step_with_the_code_reward_on_a_raw_humaneval_file(tiny_model_dir, tmp_path, one_torch_thread):
     from trl import ModelConfig
 
     from openr1_data.config import parse_config
@@ -239,8 +239,7 @@ def test_grpo_step_with_the_code_reward(tiny_model_dir, humaneval_problems, tmp_
     from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
     from tests.test_sft import load_script
 
-    data = tmp_path / "problems"
-    write_dataset(humaneval_problems, data)
+    data = write_jsonl(tmp_path / "he.jsonl", HUMANEVAL[:4])  # GRPO maps the HumanEval layout as loading does
     argv = [
         "--model_name_or_path", tiny_model_dir, "--dataset_name", str(data), "--output_dir", str(tmp_path / "out"),
         "--max_steps", "1", "--per_device_train_batch_size", "4", "--num_generations", "2",
@@ -250,6 +249,7 @@ def test_grpo_step_with_the_code_reward(tiny_model_dir, humaneval_problems, tmp_
     args = parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), argv)
     trainer = load_script("grpo").main(*args)
     (step,) = [h for h in trainer.state.log_history if "rewards/code_reward/mean" in h]
+    assert trainer.train_dataset[0]["tests"].startswith('{"kind": "function"')
     # A random tiny model writes no code block in 16 tokens: every completion scores 0 (a real verdict, not None).
     assert step["rewards/code_reward/mean"] == 0.0 and step["rewards/binary_code_reward/mean"] == 0.0
 

@@ -26,7 +26,7 @@ from openr1_data.schema import (
     ContractError,
     require_columns,
 )
-from openr1_data.sources.domains import row_domain
+from openr1_data.sources.domains import apply_problem_layout, row_domain
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.text import THINK_OPEN
 from openr1_data.training.chat_template import generation_prefill
@@ -229,6 +229,17 @@ def build_grpo_prompts(
     and its side outputs).
     """
     style = get_style(prompt_style)
+    # Code and multiple-choice layouts (HumanEval, stdin/stdout tests, GPQA, MMLU) are mapped as problem loading
+    # maps them, so a raw HumanEval file trains with the `code` reward; the rows they reject are counted below.
+    dataset, issues, layout = apply_problem_layout(
+        dataset,
+        "auto",
+        problem_column=problem_column,
+        solution_column=solution_column,
+        answer_column=answer_column,
+    )
+    if layout != "math":
+        problem_column, solution_column, answer_column = PROBLEM, None, None
     require_columns(
         dataset.column_names,
         [problem_column],
@@ -249,7 +260,11 @@ def build_grpo_prompts(
     if trace_columns:
         dataset = dataset.remove_columns(trace_columns)
     loaded = normalize_problems(
-        dataset, problem_column=problem_column, solution_column=solution_column, answer_column=answer_column
+        dataset,
+        problem_column=problem_column,
+        solution_column=solution_column,
+        answer_column=answer_column,
+        issues=issues,
     )
     rows = loaded.kept
     seen: set[str] = set()
