@@ -36,6 +36,7 @@ __all__ = [
     "GenerationSummary",
     "Unit",
     "build_teacher",
+    "teacher_options",
     "generate_traces",
     "load_traces",
     "plan_units",
@@ -274,16 +275,13 @@ class GenerationConfig:
         return Forcing(self.forced_answer_tokens, self.force_unclosed_on_stop)
 
 
-def build_teacher(cfg: GenerationConfig) -> Teacher:
-    """The teacher a generation config asks for (`make_teacher` routes each backend the options it takes).
-
-    Several `base_url`s with the openai backend make a `ServerPool` that keeps every server full.
-    """
-    offered = {
+def teacher_options(cfg: GenerationConfig) -> dict:
+    """Every backend option a generation config holds (`make_teacher` gives each backend the ones it names)."""
+    return {
         "device": cfg.device,
         "batch_size": cfg.teacher_batch_size,
         "num_threads": cfg.num_threads,
-        "dtype": None if cfg.teacher_dtype == "auto" and cfg.teacher_backend == "vllm" else cfg.teacher_dtype,
+        "dtype": cfg.teacher_dtype,
         "api_key_env": cfg.api_key_env,
         "max_concurrency": cfg.max_concurrency,
         "request_timeout": cfg.request_timeout,
@@ -301,6 +299,14 @@ def build_teacher(cfg: GenerationConfig) -> Teacher:
         "tensor_parallel_size": cfg.tensor_parallel_size,
         "data_parallel_size": cfg.data_parallel_size,
     }
+
+
+def build_teacher(cfg: GenerationConfig) -> Teacher:
+    """The teacher a generation config asks for (`make_teacher` routes each backend the options it takes).
+
+    Several `base_url`s with the openai backend make a `ServerPool` that keeps every server full.
+    """
+    offered = teacher_options(cfg)
     urls = cfg.base_urls()
     if cfg.teacher_backend == "openai" and len(urls) > 1:
         return ServerPool(
