@@ -59,6 +59,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "ask an LLM judge about traces math-verify could not settle (yes/no)",
     ),
+    "label-steps": (
+        "openr1_data.cli.steps",
+        "label_steps_main",
+        "split traces into steps and label each (rules, or Math-Shepherd rollouts)",
+    ),
+    "prm-select": (
+        "openr1_data.cli.steps",
+        "prm_select_main",
+        "keep the best-of-N traces per problem by PRM score",
+    ),
 }
 
 

@@ -836,3 +836,72 @@ def build_reward_funcs(
     if rlt_config is not None and "rlt_config" in takes:
         params.setdefault("rlt_config", rlt_config)
     return get_reward_funcs(names, **params)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Process supervision (issue 13): per-step rewards
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _row_styles(columns: dict[str, Any], n: int, default: str) -> list[str]:
+    styles = columns.get("prompt_style")
+    return [s or default for s in styles] if _per_row(styles, n) else [default] * n
+
+
+class StepCorrectnessReward(Reward):
+    """The share of reasoning steps before the first one with a false arithmetic claim (1.0 when every claim holds;
+    `curate/steps.py`): the filter's `reject_wrong_steps`, on the same `judge_step_correctness`."""
+
+    name = "step_correctness"
+
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+        from openr1_data.curate.steps import step_verdicts
+        from openr1_data.judgements import judge_step_correctness
+
+        styles = _row_styles(columns, len(completions), self.style)
+        views = self.views(completions, columns)
+        return [
+            judge_step_correctness(step_verdicts(v, {"prompt_style": s}, self.style))
+            for v, s in zip(views, styles, strict=True)
+        ]
+
+
+class PRMReward(Reward):
+    """A trained process reward model's score of each completion (`curate/prm_scoring.py`): P(correct) of every
+    reasoning step, aggregated by `prm_aggregate` (min or prod). The PRM is loaded at the first call."""
+
+    name = "prm"
+
+    def __init__(
+        self,
+        style: str = "r1",
+        prm_model: str | None = None,
+        prm_aggregate: str = "min",
+        prm_device: str = "cpu",
+        prm_batch_size: int = 8,
+    ):
+        super().__init__(style)
+        from openr1_data.curate.prm_scoring import AGGREGATES, PRMScorer
+
+        if not prm_model:
+            raise ValueError("the prm reward needs a trained PRM: reward_params {prm_model: path/to/prm}")
+        if prm_aggregate not in AGGREGATES:
+            raise ValueError(f"prm_aggregate must be one of {list(AGGREGATES)}, got {prm_aggregate!r}")
+        self.prm_model, self.prm_aggregate = prm_model, prm_aggregate
+        self._scorer = PRMScorer(prm_model, device=prm_device, batch_size=prm_batch_size)
+
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+        from openr1_data.curate.prm_scoring import aggregate
+        from openr1_data.curate.steps import view_steps
+
+        n = len(completions)
+        problems = columns.get("problem")
+        prompts = list(problems) if _per_row(problems, n) else _prompt_texts(columns, n)
+        styles = _row_styles(columns, n, self.style)
+        views = self.views(completions, columns)
+        steps = [view_steps(v, s).texts() for v, s in zip(views, styles, strict=True)]
+        scores = self._scorer.score(prompts, steps)
+        return [Judgement(aggregate(s, self.prm_aggregate)) for s in scores]
+
+
+REWARD_FUNCS.update({"step_correctness": StepCorrectnessReward, "prm": PRMReward})
