@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
+import pyarrow as pa
 from datasets import Value
 
 # Problem columns: `problem` is required, the rest are filled in by `problems.normalize_problems`.
@@ -92,3 +93,20 @@ def iter_rows(dataset: Any) -> Iterator[dict[str, Any]]:
     """The rows of a `datasets.Dataset` as dicts (iterating a Dataset is typed as a union of row shapes)."""
     for row in dataset:
         yield cast(dict[str, Any], row)
+
+
+def arrow_table(dataset: Any) -> pa.Table:
+    """A `datasets.Dataset` as one Arrow table, honouring a `select` indices mapping (no per-row Python objects;
+    `datasets` types `__getitem__` by the Python format, the arrow format returns a table)."""
+    return cast(pa.Table, dataset.with_format("arrow")[:])
+
+
+def arrow_column(dataset: Any, name: str) -> pa.ChunkedArray:
+    """One column of a `datasets.Dataset` as Arrow (see `arrow_table`)."""
+    return arrow_table(dataset.select_columns([name])).column(0)
+
+
+def iter_batches(dataset: Any, batch_size: int) -> Iterator[dict[str, list[Any]]]:
+    """`Dataset.iter(batch_size)` as dicts of column lists (typed loosely by `datasets`)."""
+    for batch in dataset.iter(batch_size=batch_size):
+        yield cast(dict[str, list[Any]], batch)

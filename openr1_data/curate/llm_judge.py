@@ -24,12 +24,11 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import cast
 
 import pyarrow as pa
 from datasets import Dataset, Value
 
-from openr1_data.schema import ANSWER, PROBLEM, ContractError, require_columns
+from openr1_data.schema import ANSWER, PROBLEM, ContractError, arrow_column, require_columns
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
 from openr1_data.text import final_answer, split_think
 
@@ -253,8 +252,7 @@ def judge_reason(
 def _column(dataset: Dataset, name: str) -> list:
     if name not in dataset.column_names:
         return [None] * len(dataset)
-    table = cast(pa.Table, dataset.select_columns([name]).with_format("arrow")[:])
-    return table.column(0).to_pylist()
+    return arrow_column(dataset, name).to_pylist()
 
 
 def judge_response_text(predicted: str | None, final: str | None, completion: str | None, chars: int) -> str:

@@ -16,7 +16,6 @@ an RL problem set: `keep="all", per_problem=1, prefer="first", pass_rate_low=0.2
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +23,7 @@ from datasets import Dataset, Value
 
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.judgements import judge_accuracy
-from openr1_data.schema import PROBLEM, PROBLEM_ID, ContractError, require_columns
+from openr1_data.schema import PROBLEM, PROBLEM_ID, ContractError, arrow_column, require_columns
 
 PASS_RATE = "pass_rate"
 
@@ -104,18 +103,13 @@ def pass_rate_reason(rate: float | None, low: float | None, high: float | None) 
     return None
 
 
-def _arrow_column(dataset: Dataset, name: str) -> pa.ChunkedArray:
-    """One column as Arrow (honouring a `select` indices mapping); `datasets` types the arrow format loosely."""
-    return cast(pa.Table, dataset.select_columns([name]).with_format("arrow")[:]).column(0)
-
-
 def _lengths(dataset: Dataset) -> list[int]:
     if "completion_tokens" in dataset.column_names:
-        col = _arrow_column(dataset, "completion_tokens")
+        col = arrow_column(dataset, "completion_tokens")
         # A trace without a length must not win "shortest": it sorts last.
         return pc.fill_null(col, 2**31 - 1).to_pylist()
     if "completion" in dataset.column_names:
-        col = _arrow_column(dataset, "completion")
+        col = arrow_column(dataset, "completion")
         lengths = pc.utf8_length(col)  # pyright: ignore[reportAttributeAccessIssue]  # a kernel made at import
         return pc.fill_null(lengths, 0).to_pylist()
     raise ContractError("selection with prefer='shortest' needs 'completion_tokens' or 'completion' columns")
@@ -136,11 +130,11 @@ def select_traces(
         f"and make sure the problem column ('{config.group_column}' or '{PROBLEM}') exists.",
     )
     n = len(dataset)
-    groups = _arrow_column(dataset, group_col).to_pylist()
+    groups = arrow_column(dataset, group_col).to_pylist()
     has_correct = "correct" in dataset.column_names
-    correct = _arrow_column(dataset, "correct").to_pylist() if has_correct else None
+    correct = arrow_column(dataset, "correct").to_pylist() if has_correct else None
     errors = (
-        _arrow_column(dataset, "verify_error").to_pylist()
+        arrow_column(dataset, "verify_error").to_pylist()
         if "verify_error" in dataset.column_names
         else [None] * n
     )
@@ -159,7 +153,7 @@ def select_traces(
         if config.prefer == "shortest":
             keys = _lengths(dataset)
         elif "sample_index" in dataset.column_names:
-            keys = _arrow_column(dataset, "sample_index").to_pylist()
+            keys = arrow_column(dataset, "sample_index").to_pylist()
         else:
             keys = list(range(n))
         candidates: dict = {}

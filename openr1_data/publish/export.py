@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterable, Sequence
-from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc  # kernels are made at import time: pyright sees none of them
@@ -32,6 +31,8 @@ from openr1_data.schema import (
     SOLUTION,
     SOURCE,
     ContractError,
+    arrow_column,
+    arrow_table,
     require_columns,
 )
 
@@ -114,7 +115,7 @@ def to_problems(kept: Dataset) -> Dataset:
         what="publish: problems",
         fix="Pass one row per problem with `problem`, `answer` and `problem_id` (e.g. from the pass-rate stage).",
     )
-    ids = column(kept, PROBLEM_ID)
+    ids = arrow_column(kept, PROBLEM_ID)
     if len(ids.unique()) != len(ids):
         counts = ids.value_counts().to_pylist()
         repeated = next(c["values"] for c in counts if c["counts"] > 1)
@@ -201,7 +202,7 @@ def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
     order = [first_seen.setdefault(pid, len(first_seen)) for pid in table[PROBLEM_ID].to_pylist()]
     kept_ids = pa.array([], pa.string())
     if kept is not None and len(kept) > 0:
-        kept_ids = column(kept, "trace_id").unique()
+        kept_ids = arrow_column(kept, "trace_id").unique()
     table = table.append_column("_problem", pa.array(order, pa.int64()))
     table = table.append_column("_kept", pc.is_in(table["trace_id"], value_set=kept_ids))  # pyright: ignore[reportAttributeAccessIssue]
     table = table.sort_by(
@@ -289,23 +290,12 @@ def to_rejected(rejected: Dataset | Sequence[Dataset]) -> Dataset:
     return Dataset(InMemoryTable(table.combine_chunks()), fingerprint=_fingerprint("rejected", *parts))
 
 
-def arrow_table(ds: Dataset) -> pa.Table:
-    """The dataset as one Arrow table (honouring a `select` indices mapping)."""
-    # `datasets` types `__getitem__` by the python format; the arrow format returns a `pa.Table`.
-    return cast(pa.Table, ds.with_format("arrow")[:])
-
-
-def column(ds: Dataset, name: str) -> pa.ChunkedArray:
-    """One column as Arrow (honouring a `select` indices mapping), without per-row Python objects."""
-    return arrow_table(ds.select_columns([name]))[name]
-
-
 def problem_ids(datasets: Iterable[Dataset | None]) -> list[str]:
     """Sorted unique problem ids across datasets (the unit the train/test split works on)."""
     ids: set[str] = set()
     for ds in datasets:
         if ds is not None and PROBLEM_ID in ds.column_names:
-            ids.update(column(ds, PROBLEM_ID).unique().to_pylist())
+            ids.update(arrow_column(ds, PROBLEM_ID).unique().to_pylist())
     return sorted(ids)
 
 
@@ -331,7 +321,7 @@ def pick_test_problems(ids: Sequence[str], test_size: float | int, seed: int) ->
 def split_by_problem(dataset: Dataset, test_problems: set[str]) -> dict[str, Dataset]:
     """{"train": ..., "test": ...}: rows whose problem is in `test_problems` go to test."""
     test_set = pa.array(sorted(test_problems), pa.string())
-    in_test = pc.is_in(column(dataset, PROBLEM_ID), value_set=test_set)  # pyright: ignore[reportAttributeAccessIssue]
+    in_test = pc.is_in(arrow_column(dataset, PROBLEM_ID), value_set=test_set)  # pyright: ignore[reportAttributeAccessIssue]
     train_rows = pc.indices_nonzero(pc.invert(in_test))  # pyright: ignore[reportAttributeAccessIssue]
     test_rows = pc.indices_nonzero(in_test)  # pyright: ignore[reportAttributeAccessIssue]
     return {"train": dataset.select(train_rows.to_pylist()), "test": dataset.select(test_rows.to_pylist())}

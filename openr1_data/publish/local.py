@@ -40,7 +40,6 @@ from openr1_data.publish.export import (
     PROBLEMS_CONFIG,
     REJECTED_CONFIG,
     SFT_CONFIG,
-    column,
     pick_test_problems,
     problem_ids,
     split_by_problem,
@@ -49,7 +48,7 @@ from openr1_data.publish.export import (
     to_rejected,
     to_sft,
 )
-from openr1_data.schema import ContractError
+from openr1_data.schema import ContractError, arrow_column
 from openr1_data.secrets import redact
 
 CONFIG_FILE, FUNNEL_FILE, DECONTAMINATION_FILE = "pipeline_config.yaml", "funnel.json", "decontamination.json"
@@ -373,8 +372,8 @@ def _write_folder(
             )
 
     main = next(iter(splits))  # the default config: sft, or problems for a problems-only dataset
-    kept_tokens = column(kept, "num_tokens").to_pylist() if "num_tokens" in kept.column_names else []
-    all_tokens = column(all_traces, "completion_tokens").to_pylist() if all_traces is not None else None
+    kept_tokens = arrow_column(kept, "num_tokens").to_pylist() if "num_tokens" in kept.column_names else []
+    all_tokens = arrow_column(all_traces, "completion_tokens").to_pylist() if all_traces is not None else None
     lengths = [("kept", cards.token_stats(kept_tokens))]
     if all_tokens is not None:
         lengths.append(("all generated", cards.token_stats(all_tokens)))
@@ -402,7 +401,7 @@ def _write_folder(
 
     rows = {name: {s: len(d) for s, d in by_split.items()} for name, by_split in splits.items()}
     teacher = prov["teacher_model"]
-    n_problems = len(column(kept, "problem_id").unique())
+    n_problems = len(arrow_column(kept, "problem_id").unique())
     metadata = cards.card_metadata(
         configs=patterns,
         default_config=main,
