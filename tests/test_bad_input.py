@@ -20,6 +20,8 @@ from openr1_data.generate.stage import GenerationConfig
         (["--top_p", "7"], "--top_p must be between"),
         (["--max_concurrency", "0"], "--max_concurrency must be a number >= 1"),
         (["--num_threads", "0"], "--num_threads must be a number >= 1"),
+        (["--request_timeout", "0"], "--request_timeout must be a number >= 0.001"),
+        (["--max_retries", "-1"], "--max_retries must be a number >= 0"),
         (["--teacher_backend", "gpt"], "--teacher_backend must be one of ['distilabel', 'openai'"),
         (["--prompt_styles", "nonexistent_style"], "nonexistent_style"),
     ],

@@ -14,9 +14,12 @@ from collections.abc import Callable
 
 from openr1_data.schema import ContractError
 from openr1_data.secrets import redact
+from openr1_data.teachers.openai_backend import TeacherRequestError
 
 # What a user can fix: bad flags or recipe values (ValueError, which ContractError is), missing files or columns.
-USER_ERRORS = (ContractError, ValueError, FileNotFoundError, KeyError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ContractError, ValueError, FileNotFoundError, KeyError)
+# A teacher server that never answered: the message names the (redacted) URL and the last error; no traceback.
+USER_ERRORS += (TeacherRequestError,)
 
 # subcommand -> (module, function taking argv, one-line help). Modules are imported only when their command runs,
 # so `openr1-data --help` stays fast and heavy backends are never imported by accident.

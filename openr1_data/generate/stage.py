@@ -243,6 +243,10 @@ class GenerationConfig:
                 "tensor_parallel_size": 1,
                 "data_parallel_size": 1,
                 "ray_replicas": 1,
+                "request_timeout": 0.001,
+                "max_retries": 0,
+                "backoff_base": 0,
+                "backoff_max": 0,
             },
             between={
                 "temperature": (0.0, 100.0),
