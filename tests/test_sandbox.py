@@ -290,12 +290,14 @@ def test_a_program_cannot_signal_processes_outside(sandbox):
 PARENT = """
 import sys, time
 from openr1_data.curate.sandbox import Job, LocalSandbox, SandboxLimits
-LocalSandbox(SandboxLimits(timeout_seconds=120)).run(Job("while True:\\n    pass\\n"))
+LocalSandbox(SandboxLimits(timeout_seconds=120), root=sys.argv[1]).run(Job("while True:\\n    pass\\n"))
 """
 
 
-def test_the_sandboxed_process_dies_with_a_killed_parent():
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], cwd=Path(__file__).resolve().parent.parent)
+def test_the_sandboxed_process_dies_with_a_killed_parent(root):
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(root)], cwd=Path(__file__).resolve().parent.parent
+    )
     try:
         deadline = time.time() + 30
         children: list[int] = []
@@ -316,6 +318,11 @@ def test_the_sandboxed_process_dies_with_a_killed_parent():
         while not all(gone(pid) for pid in children) and time.time() < deadline:
             time.sleep(0.05)
         assert all(gone(pid) for pid in children)
+        # The killed parent's job folder is left behind; the next sandbox started there removes it.
+        left = list(root.glob("openr1-sandbox-*"))
+        assert [p.name.split("-")[2] for p in left] == [str(parent.pid)]
+        LocalSandbox(root=str(root))
+        assert list(root.iterdir()) == []
     finally:
         if parent.poll() is None:
             parent.kill()

@@ -64,6 +64,7 @@ OUTPUT_LIMIT = "output_limit"  # stdout or stderr reached the cap
 SANDBOX_ERROR = "sandbox_error"  # the sandbox itself could not run the job (never the candidate's fault)
 STATUSES = (OK, ERROR, TIMEOUT, MEMORY, OUTPUT_LIMIT, SANDBOX_ERROR)
 
+JOB_PREFIX = "openr1-sandbox-"  # job folders: openr1-sandbox-<pid of the verifier>-<random>
 SETUP_FAILED = 125  # exit code of the boot code when a requested isolation layer cannot be installed
 RUN_MARK = "run"  # the boot code's last report line before the program starts
 REPORT_FD = 3  # where a harness program writes its report lines (see `ExecutionResult.report`)
@@ -259,6 +260,7 @@ class LocalSandbox:
         self.max_workers = max(1, max_workers or os.cpu_count() or 1)
         self.python = sys.executable
         self.root = root  # where the per-job temporary folders go (default: the system temp folder)
+        _remove_stale_folders(Path(root or tempfile.gettempdir()))
         if not landlock_abi():
             logger.warning(
                 "code sandbox: Landlock is not available on this kernel; programs can write outside their temporary "
@@ -293,7 +295,7 @@ class LocalSandbox:
         """Run one job and classify what happened; never raises for anything the program does."""
         limits = job.limits or self.limits
         start = time.perf_counter()
-        jobdir = Path(tempfile.mkdtemp(prefix="openr1-sandbox-", dir=self.root))
+        jobdir = Path(tempfile.mkdtemp(prefix=f"{JOB_PREFIX}{os.getpid()}-", dir=self.root))
         try:
             return self._run_in(jobdir, job, limits, start)
         except OSError as error:  # could not start the interpreter, disk full, ...
@@ -376,6 +378,20 @@ class LocalSandbox:
 
         _map_threads(one, range(len(jobs)), self.max_workers)
         return results  # type: ignore[return-value]
+
+
+def _remove_stale_folders(root: Path) -> None:
+    """Remove job folders a killed verifier left behind (their name carries the pid of the process that made them)."""
+    for folder in root.glob(f"{JOB_PREFIX}*-*"):
+        pid = folder.name[len(JOB_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
 
 
 def _map_threads(fn: Callable[[int], None], items: Iterable[int], workers: int) -> None:
