@@ -70,7 +70,11 @@ def test_rule_labels_find_the_false_claim_and_the_filter_rejects_it():
         filtered = filter_traces(dataset, FilterConfig(reject_wrong_steps=True, require_finished=False))
         assert filtered.kept["trace_id"] == ["good"] and filtered.stats.rejected == {"wrong_step": 2}
     reward = get_reward_funcs(["step_correctness"])[0]
-    scores = reward(traces["completion"], prompt_style=traces["prompt_style"], solution=traces["solution"])
+    columns = {
+        "prompt_style": list(traces["prompt_style"]),
+        "solution": list(traces["solution"]),
+    }  # as TRL passes
+    scores = reward(list(traces["completion"]), **columns)
     assert scores == [1.0, 1 / 3, 1 / 3]
 
 

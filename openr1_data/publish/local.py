@@ -48,6 +48,7 @@ from openr1_data.publish.export import (
     to_rejected,
     to_sft,
 )
+from openr1_data.publish.prm import PRM_CONFIG, has_step_labels, prm_description, to_prm
 from openr1_data.schema import ContractError, arrow_column
 from openr1_data.secrets import redact
 
@@ -247,6 +248,10 @@ def publish_local(
         parts[main] = to_problems(kept) if settings.problems_only else to_sft(kept)
     if all_traces is not None:
         parts[ALL_TRACES_CONFIG] = to_all_traces(all_traces, kept)
+    # Step-labelled traces: the prm config, from every trace (wrong steps are what a PRM learns from) when given.
+    prm_source = next((d for d in (all_traces, kept) if has_step_labels(d)), None)
+    if prm_source is not None and len(prm_rows := to_prm(prm_source)):
+        parts[PRM_CONFIG] = prm_rows
     rejected_rows = to_rejected(rejected) if rejected is not None else None
     if rejected_rows is not None and len(rejected_rows):
         parts[REJECTED_CONFIG] = rejected_rows
@@ -256,7 +261,8 @@ def publish_local(
     splits: dict[str, dict[str, Dataset]] = {}
     test_info = None
     if test_size:
-        test_problems = pick_test_problems(problem_ids([kept]), test_size, seed)
+        # One partition for every config: the prm config's problems too (some have no kept trace at all).
+        test_problems = pick_test_problems(problem_ids([kept, parts.get(PRM_CONFIG)]), test_size, seed)
         test_info = {"test_size": test_size, "seed": seed, "test_problems": len(test_problems)}
         for name, ds in parts.items():
             # Rejected rows are an audit trail, not training data: they stay in one split.
@@ -438,7 +444,7 @@ def _write_folder(
         "configs": [
             {
                 "name": name,
-                "description": CONFIG_DESCRIPTIONS[name],
+                "description": CONFIG_DESCRIPTIONS.get(name) or prm_description(by_split["train"]),
                 "splits": list(rows[name].items()),
                 "columns": list(by_split["train"].column_names),
             }
