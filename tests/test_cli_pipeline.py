@@ -65,7 +65,7 @@ def test_every_stage_through_the_cli_lands_in_the_card(tmp_path, server, capsys)
     assert funnel[4]["rows_out"] == 6 and funnel[6]["rejected"] == {"near_duplicate": 3}
     assert set(read_dataset(cur / "rejected" / "select")["rejected_reason"]) == {"incorrect"}
     assert "scripted" in card  # the teacher, from the generation manifest
-    assert "| `r1` | 3 | final answer verified against the gold answer with math-verify |" in card
+    assert "| math | `r1` | 3 | final answer verified against the gold answer with math-verify |" in card
     assert "| 311 of 500 (partial) |" in card and "Coverage is partial for math_500" in card  # offline subset
     rejected = read_dataset(str(ds), config="rejected") if (ds / "data" / "rejected").exists() else None
     assert rejected is not None and "incorrect" in set(rejected["rejected_reason"])

@@ -315,18 +315,20 @@ JUDGED_BY_DEFAULT = "final answer verified against the gold answer with math-ver
 
 
 def _judged_by(kept: Dataset) -> list[dict[str, Any]] | None:
-    """Kept rows per prompt style, with how each style's rows were judged (the card must not call an RLT row
+    """Kept rows per domain and prompt style, with how each style's rows were judged (the card must not call an RLT row
     "verified": its answer was given)."""
     if "prompt_style" not in kept.column_names:
         return None
     from openr1_data.judgements import parser_kind
 
-    counts: dict[str, int] = {}
-    for style in kept["prompt_style"]:
-        counts[style] = counts.get(style, 0) + 1
+    domains = kept["domain"] if "domain" in kept.column_names else ["math"] * len(kept)
+    counts: dict[tuple[str, str], int] = {}
+    for domain, style in zip(domains, kept["prompt_style"], strict=True):
+        key = (domain or "math", style)
+        counts[key] = counts.get(key, 0) + 1
     return [
-        {"style": style, "rows": n, "how": JUDGED_BY.get(parser_kind(style), JUDGED_BY_DEFAULT)}
-        for style, n in sorted(counts.items())
+        {"domain": d, "style": s, "rows": n, "how": JUDGED_BY.get(parser_kind(s), JUDGED_BY_DEFAULT)}
+        for (d, s), n in sorted(counts.items())
     ]
 
 
