@@ -98,6 +98,8 @@ def test_step_spans_map_back_to_the_completion():
         "2/3 = 0.67",  # a decimal may be rounded to the digits written
         "He has 5 + 3 = 8 apples.",
         "**Step 1:** 3 x 4 = 12",
+        "So 5 times 3 is 15 apples.",  # operators and the equal sign in words
+        "12 divided by 3 equals 4",
     ],
 )
 def test_true_claims(equation):
@@ -108,6 +110,7 @@ def test_true_claims(equation):
     "equation",
     [
         "3 - 8 is 11",
+        "7 plus 2 makes 10",
         "3 + 4 = 9",
         "12 \\times 3 = 35",
         "7 / 2 = 3",

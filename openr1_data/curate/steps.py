@@ -160,6 +160,16 @@ _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d]|,\d|\.\d)")
 _EQUAL_WORDS = re.compile(r"\b(?:is\s+equal\s+to|equals|is|makes|gives|yields)\b")
 _TIMES_X = re.compile(r"(?<=\d)[ \t]*[xX][ \t]*(?=\d)")
+# "3 times 4", "12 divided by 3": operators spelled out, between two numbers only.
+_WORD_OPERATORS = [
+    (re.compile(rf"(?<=\d)[ \t]+{words}[ \t]+(?=[\d(])"), f" {op} ")
+    for words, op in (
+        ("(?:times|multiplied by)", "*"),
+        ("divided by", "/"),
+        ("plus", "+"),
+        ("minus", "-"),
+    )
+]
 _NOT_EQUAL = re.compile(r"<=|>=|!=|=>|==|\\(?:neq|ne|leq|geq|le|ge|approx|equiv|sim)\b|[≈≠≤≥]")
 _SPAN = re.compile(r"[0-9.()+\-*/^= \t]+")
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|([-+*/^()])|(\.))")
@@ -201,6 +211,8 @@ def normalize_math(text: str) -> str:
     text = _NOT_EQUAL.sub(" ≠ ", text)
     text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _TIMES_X.sub(" * ", text)
+    for pattern, op in _WORD_OPERATORS:
+        text = pattern.sub(op, text)
     return _EQUAL_WORDS.sub(" = ", text)
 
 
