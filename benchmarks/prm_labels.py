@@ -4,8 +4,8 @@
     python benchmarks/prm_labels.py --model path/to/tiny-model --traces 8 --rollouts_per_step 2
 
 1. Rule-based labeler throughput (steps/s) on synthetic step traces with arithmetic claims, against the baseline a
-   user would write: a regex for `lhs = rhs` and `sympy.sympify` on both sides. The table shows how often the two
-   disagree (the baseline misreads `\\times`, `\\div`, "is" and claims whose left side is not plain arithmetic).
+   user would write: a regex for `lhs = rhs` and `sympy.sympify` on both sides, and how many steps each judges
+   right (the baseline misreads `\\times`, words such as "is" and "times", and equations with an unknown).
 2. Rollout labelling (Math-Shepherd, `openr1-data label-steps --labeler rollouts`) on step traces written from the
    bundled problems' reference solutions (half of them with one false claim): teacher requests per trace with and
    without `--stop_at_first_error`, and the wall time. The teacher is forced to answer after a short think budget
@@ -32,24 +32,30 @@ from openr1_data.sources.bundled import bundled_problems
 OPS = [("+", lambda a, b: a + b), ("-", lambda a, b: a - b), ("\\times", lambda a, b: a * b)]
 
 
-def synthetic_steps(n: int, seed: int = 0) -> list[str]:
-    """Steps as traces write them: a computation in LaTeX or words (a tenth of them false), or plain prose."""
+def synthetic_steps(n: int, seed: int = 0) -> tuple[list[str], list[bool]]:
+    """Steps as traces write them, and whether each is right: a computation in LaTeX or in words (a tenth of them
+    false), an equation with an unknown, or plain prose."""
     rng = random.Random(seed)
-    steps = []
+    steps, truth = [], []
     for _ in range(n):
         a, b = rng.randint(2, 99), rng.randint(2, 99)
         op, fn = rng.choice(OPS)
-        value = fn(a, b) + (rng.choice([-1, 1]) if rng.random() < 0.1 else 0)
+        false = rng.random() < 0.1
+        value = fn(a, b) + (rng.choice([-1, 1]) if false else 0)
         kind = rng.random()
         if kind < 0.4:
             steps.append(f"Step {rng.randint(1, 9)}: We compute ${a} {op} {b} = {value}$, which we carry on.")
         elif kind < 0.6:
-            steps.append(f"So {a} {op.strip(chr(92))} {b} is {value} apples in total.")
-        elif kind < 0.8:
-            steps.append(f"Let x be the number of boxes, so x + {a} = {b + a} and we solve for x.")
+            words = {"+": "plus", "-": "minus", "\\times": "times"}[op]
+            steps.append(f"So {a} {words} {b} is {value} apples in total.")
         else:
-            steps.append("Now we read the question again and check what it asks for.")
-    return steps
+            false = False
+            if kind < 0.8:
+                steps.append(f"Let x be the number of boxes, so x + {a} = {b + a} and we solve for x.")
+            else:
+                steps.append("Now we read the question again and check what it asks for.")
+        truth.append(not false)
+    return steps, truth
 
 
 _BASELINE_CLAIM = re.compile(r"([\d\s+\-*/().]+)=\s*([-\d.]+)")
@@ -72,18 +78,22 @@ def sympy_baseline(steps: list[str]) -> list[bool]:
 
 
 def rule_throughput(n: int) -> list[tuple[str, float, float, str]]:
-    steps = synthetic_steps(n)
+    steps, truth = synthetic_steps(n)
     start = time.perf_counter()
     ours = [not c.wrong for c in check_steps(steps)]
     ours_s = time.perf_counter() - start
     start = time.perf_counter()
     base = sympy_baseline(steps)
     base_s = time.perf_counter() - start
-    wrong = sum(not v for v in ours)
-    disagree = sum(a != b for a, b in zip(ours, base, strict=True))
+
+    def quality(verdicts: list[bool]) -> str:
+        right = sum(v == t for v, t in zip(verdicts, truth, strict=True))
+        caught = sum(not v and not t for v, t in zip(verdicts, truth, strict=True))
+        return f"{right / n:.1%} of steps judged right; {caught} of {truth.count(False)} false steps caught"
+
     return [
-        ("regex + sympy.sympify (baseline)", base_s, n / base_s, f"{disagree} verdicts differ from ours"),
-        ("curate/steps.py exact checker", ours_s, n / ours_s, f"{wrong} wrong steps ({wrong / n:.1%})"),
+        ("regex + sympy.sympify (baseline)", base_s, n / base_s, quality(base)),
+        ("curate/steps.py exact checker", ours_s, n / ours_s, quality(ours)),
     ]
 
 
