@@ -125,7 +125,9 @@ def solution_traces(n: int) -> Dataset:
 def rollout_cost(model: str, traces: int, k: int, budget: int, answer_tokens: int) -> list[tuple]:
     data = solution_traces(traces)
     n_steps = sum(len(s) for s in label_steps(data, StepLabelConfig(labeler="rules"))[0].kept["steps"])
-    rows = [("rules (exact arithmetic)", 0, 0.0, 0.0, n_steps, "-")]
+    rows: list[tuple[str, float, float, float, int, str]] = [
+        ("rules (exact arithmetic)", 0.0, 0.0, 0.0, n_steps, "-")
+    ]
     for stop in (False, True):
         folder = tempfile.mkdtemp(prefix="prm-rollouts-")
         generation = GenerationConfig(

@@ -66,8 +66,9 @@ def main(data_args: PRMDataArguments, training_args: PRMConfig, model_args: Mode
     if evaluation is not None:
         metrics = trainer.evaluate()
         logger.info("held-out steps: %s", metrics)
-        Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(training_args.output_dir) / "prm_eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        out = Path(training_args.output_dir or ".")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "prm_eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
     save_and_push(
         trainer, training_args, data_args.dataset_name, tags=["prm"], base_model=model_args.model_name_or_path
     )

@@ -26,7 +26,7 @@ from datasets import Dataset, List, Value
 from openr1_data.config import check_fields
 from openr1_data.curate.steps import STEPS, row_steps
 from openr1_data.funnel import StageResult, split_by_reason
-from openr1_data.schema import PROBLEM, PROBLEM_ID, require_columns
+from openr1_data.schema import PROBLEM, PROBLEM_ID, iter_rows, require_columns
 
 DEFAULT_STEP_SEPARATOR = "\n"
 AGGREGATES = ("min", "prod")
@@ -183,7 +183,7 @@ def trace_step_texts(dataset: Dataset, default_style: str = "r1") -> list[list[s
     """The steps of every trace: the `steps` column when a labeler wrote it, else segmented here."""
     if STEPS in dataset.column_names:
         return [list(s or []) for s in dataset[STEPS]]
-    return [row_steps(r, default_style).texts() for r in dataset]
+    return [row_steps(r, default_style).texts() for r in iter_rows(dataset)]
 
 
 def select_by_prm(

@@ -44,7 +44,7 @@ from openr1_data.curate.steps import (
 )
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.prompts.styles import STYLES, PromptStyle
-from openr1_data.schema import ContractError, require_columns
+from openr1_data.schema import ContractError, iter_rows, require_columns
 from openr1_data.text import gold_answer
 
 STEP_LABEL_SOURCE = "step_label_source"
@@ -348,7 +348,7 @@ class RolloutLabeler:
             report.rollouts_generated += summary.generated
             report.teacher_requests += summary.requests
             parent = STYLES[base]
-            for r in result.kept:
+            for r in iter_rows(result.kept):
                 parsed = parent.parse(r["rollout_prefix"] + r["completion"], r)  # the trace as continued
                 golds.append(r["answer"])
                 predictions.append(parsed.predicted_answer)
@@ -412,7 +412,7 @@ def label_steps(
             "dataset has no `answer` (or `solution`) column. Load problems with their answers."
         )
     labeler = labeler or make_labeler(config, generation, teacher)
-    rows = [dict(r) for r in dataset]
+    rows = list(iter_rows(dataset))
     if config.labeler == "rollouts":
         seen: dict[str, int] = {}
         for i, r in enumerate(rows):

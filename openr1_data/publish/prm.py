@@ -14,7 +14,7 @@ from typing import Any
 
 from datasets import Dataset, Features, List, Value
 
-from openr1_data.schema import PROBLEM, PROBLEM_ID, require_columns
+from openr1_data.schema import PROBLEM, PROBLEM_ID, iter_rows, require_columns
 
 PRM_CONFIG = "prm"
 PRM_NEEDS = (PROBLEM, PROBLEM_ID, "trace_id", "steps", "step_labels")
@@ -64,7 +64,7 @@ def to_prm(traces: Dataset) -> Dataset:
         traces["step_label_source"] if "step_label_source" in traces.column_names else [None] * len(traces)
     )
     columns = traces.select_columns(list(PRM_NEEDS))
-    for i, row in enumerate(columns):
+    for i, row in enumerate(iter_rows(columns)):
         labels = [None if s is None else s.get("label") for s in row["step_labels"] or []]
         steps, kept = labelled_prefix(list(row["steps"] or []), labels)
         if not steps:

@@ -28,7 +28,7 @@ from openr1_data.curate.prm_scoring import (
     prm_inputs,
 )
 from openr1_data.publish.prm import PRM_CONFIG
-from openr1_data.schema import PROBLEM_ID, ContractError, require_columns
+from openr1_data.schema import PROBLEM_ID, ContractError, iter_rows, require_columns
 from openr1_data.training.configs import _bf16_fallback, _num_threads_field
 from openr1_data.training.data import read_training_source
 
@@ -92,7 +92,7 @@ def check_prm_rows(dataset: Dataset, what: str = "PRM data") -> None:
         what=what,
         fix="Use the `prm` config publishing writes (TRL stepwise supervision: prompt, completions, labels).",
     )
-    for i, row in enumerate(dataset.select_columns(list(PRM_COLUMNS))):
+    for i, row in enumerate(iter_rows(dataset.select_columns(list(PRM_COLUMNS)))):
         steps, labels = row["completions"], row["labels"]
         if not isinstance(row["prompt"], str) or not steps or labels is None or len(steps) != len(labels):
             raise ContractError(

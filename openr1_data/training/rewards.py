@@ -845,7 +845,11 @@ def build_reward_funcs(
 
 def _row_styles(columns: dict[str, Any], n: int, default: str) -> list[str]:
     styles = columns.get("prompt_style")
-    return [s or default for s in styles] if _per_row(styles, n) else [default] * n
+    return (
+        [s or default for s in styles]
+        if isinstance(styles, list | tuple) and len(styles) == n
+        else [default] * n
+    )
 
 
 class StepCorrectnessReward(Reward):
@@ -896,7 +900,8 @@ class PRMReward(Reward):
 
         n = len(completions)
         problems = columns.get("problem")
-        prompts = list(problems) if _per_row(problems, n) else _prompt_texts(columns, n)
+        prompts = list(problems) if isinstance(problems, list | tuple) and len(problems) == n else None
+        prompts = prompts or _prompt_texts(columns, n)
         styles = _row_styles(columns, n, self.style)
         views = self.views(completions, columns)
         steps = [view_steps(v, s).texts() for v, s in zip(views, styles, strict=True)]
