@@ -13,7 +13,9 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -96,7 +98,12 @@ class TraceScheduler:
         batch_size: int = 64,
         summary: GenerationSummary | None = None,
         progress: bool = True,
+        refill: Callable[[], list[Trace]] | None = None,
+        report: Callable[[int, int], Any] | None = None,
     ):
+        """`refill`: called when the traces run out, returns more (empty: no more); a Ray replica pulls its work
+        from the cluster's queue this way. `report(traces, tokens)`: told on every heartbeat what was finished
+        since the last one (a Ray replica tells the driver's progress bar)."""
         self.sampling = sampling
         self.base_seed = base_seed
         self.teacher_name = teacher_name
@@ -113,6 +120,9 @@ class TraceScheduler:
         self._tail_flushed = False
         self._start = time.perf_counter()
         self._postfix_at = 0.0
+        self._refill = refill
+        self._report = report
+        self._reported = (0, 0)
         self.bar = tqdm(
             total=self.summary.planned,
             initial=self.summary.skipped_existing,
@@ -127,7 +137,7 @@ class TraceScheduler:
     def next_request(self) -> Request | None:
         if self._follow_ups:
             request = self._follow_ups.popleft()
-        elif self._new:
+        elif self._new or self._refilled():
             trace = self._new.popleft()
             seed = trace_seed(self.base_seed, trace.trace_id)
             request = Request((trace.trace_id, ""), trace.unit.prompt, replace(self.sampling, seed=seed))
@@ -137,6 +147,16 @@ class TraceScheduler:
         self.summary.requests += 1
         self.summary.max_in_flight = max(self.summary.max_in_flight, self._outstanding)
         return request
+
+    def _refilled(self) -> bool:
+        if self._refill is None:
+            return False
+        more = self._refill()
+        if not more:
+            self._refill = None  # the source is dry
+        self._new.extend(more)
+        self._by_id.update((t.trace_id, t) for t in more)
+        return bool(more)
 
     def complete(self, request: Request, completion: Completion) -> None:
         self._outstanding -= 1
@@ -158,7 +178,8 @@ class TraceScheduler:
     def heartbeat(self, in_flight: int, retries: int = 0) -> None:
         self._in_flight = in_flight
         self.summary.retries = retries
-        if not self._new and not self._tail_flushed:
+        self._tell()
+        if not self._new and self._refill is None and not self._tail_flushed:
             # only the tail is in flight: write what is done now, while the teacher finishes the last traces
             self._tail_flushed = True
             self.writer.flush()
@@ -175,10 +196,11 @@ class TraceScheduler:
     def run(self, teacher: Teacher) -> GenerationSummary:
         """Stream every pending trace through `teacher`; finished traces are on disk even if the run fails."""
         try:
-            if self._new:
+            if self._new or self._refill is not None:
                 teacher.stream(self)
         finally:
             self.writer.close()
+            self._tell()
             self.summary.shards_written += self.writer.shards_written
             self.summary.seconds = time.perf_counter() - self._start
             self.bar.close()
@@ -186,6 +208,13 @@ class TraceScheduler:
         if unfinished:
             raise RuntimeError(f"the teacher stopped with {unfinished} trace(s) of the plan not generated")
         return self.summary
+
+    def _tell(self) -> None:
+        if self._report is not None:
+            now = (self.summary.generated, self.summary.completion_tokens)
+            if now != self._reported:
+                self._report(now[0] - self._reported[0], now[1] - self._reported[1])
+                self._reported = now
 
     def _force_request(self, trace: Trace, first: Completion) -> Request:
         head = forced_head(first)
