@@ -106,7 +106,9 @@ def known_tokens() -> list[str]:
     try:
         from huggingface_hub import get_token
 
-        values.append(get_token())
+        token = get_token()
+        if token:
+            values.append(token)
     except Exception:  # a broken token file must not stop a writer; there is simply nothing to redact then
         pass
     return [v for v in values if v and len(v) >= _MIN_SECRET_CHARS]

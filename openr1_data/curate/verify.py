@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +55,8 @@ from openr1_data.schema import (
     TESTS_PASSED,
     TESTS_TOTAL,
     ContractError,
+    arrow_column,
+    arrow_table,
     require_columns,
 )
 from openr1_data.sources.domains import dataset_domains
@@ -327,14 +330,14 @@ class VerifyResult:
 
     def summary(self) -> dict[str, int]:
         """Counts: correct, incorrect, unknown, and rows per verify_error."""
-        counts = pc.value_counts(self.correct).to_pylist()
+        counts = self.correct.value_counts().to_pylist()
         by_value = {c["values"]: c["counts"] for c in counts}
         out = {
             "correct": by_value.get(True, 0),
             "incorrect": by_value.get(False, 0),
             "unknown": by_value.get(None, 0),
         }
-        for item in pc.value_counts(self.verify_error).to_pylist():
+        for item in self.verify_error.value_counts().to_pylist():
             if item["values"] is not None:
                 out[f"error:{item['values']}"] = item["counts"]
         return out
@@ -355,7 +358,8 @@ def _chunk_bounds(sorted_golds: pa.Array, batch_size: int) -> list[int]:
     if n == 0:
         return [0]
     if n > 1:
-        changed = pc.fill_null(pc.not_equal(sorted_golds.slice(1), sorted_golds.slice(0, n - 1)), True)
+        not_equal = pc.not_equal  # pyright: ignore[reportAttributeAccessIssue] (pyarrow builds pc.* at import)
+        changed = pc.fill_null(not_equal(sorted_golds.slice(1), sorted_golds.slice(0, n - 1)), True)
         group_starts = np.concatenate([[0], np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1, [n]])
     else:
         group_starts = np.array([0, n])
@@ -390,7 +394,7 @@ def verify_columns(
     codes = np.zeros(n, dtype=np.int8)  # 1 True, 0 False, -1 None
     errors = np.zeros(n, dtype=np.int8)
     # Sort by (gold, answer): equal golds and equal answers end up next to each other, in the same chunk.
-    order = pc.sort_indices(
+    order = pc.sort_indices(  # pyright: ignore[reportAttributeAccessIssue] (pyarrow builds pc.* at import)
         pa.table({"g": golds, "p": predictions}),
         sort_keys=[("g", "ascending"), ("p", "ascending")],
     ).to_numpy()
@@ -412,7 +416,7 @@ def verify_columns(
             if fallback:
                 missing = [i for i, value in enumerate(p) if not (value or "").strip()]
                 if missing:
-                    for i, text in zip(missing, finals(positions[missing]), strict=True):
+                    for i, text in zip(missing, finals(positions[missing]), strict=True):  # pyright: ignore[reportOptionalCall] (set with fallback)
                         f[i] = text
             yield positions, list(zip(g, p, f, strict=True))
 
@@ -527,7 +531,7 @@ def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Datas
             "pass --gold_column / --prediction_column if yours are named differently."
         ),
     )
-    short = dataset.select_columns([config.gold_column, config.prediction_column]).with_format("arrow")[:]
+    short = arrow_table(dataset.select_columns([config.gold_column, config.prediction_column]))
     predictions = short.column(1)
     if config.answer_from_final:
         require_columns(
@@ -537,14 +541,16 @@ def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Datas
             fix=f"Traces need the text after the reasoning in '{config.final_column}' (pass --final_column).",
         )
         # The rule every stage uses for which \boxed{} answers count (several boxes = one answer).
-        texts = dataset.select_columns([config.final_column]).with_format("arrow")[:].column(0).to_pylist()
+        texts = arrow_column(dataset, config.final_column).to_pylist()
         predictions = pa.array([final_answer(t) for t in texts], type=pa.string())
-    finals = None
+    finals: Callable[[np.ndarray], list[str | None]] | None = None
     if config.fallback_to_final and config.final_column in dataset.column_names:
         final_view = dataset.select_columns([config.final_column]).with_format("arrow")
 
-        def finals(positions: np.ndarray) -> list[str | None]:
-            return final_view[positions.tolist()].column(0).to_pylist()
+        def read_finals(positions: np.ndarray) -> list[str | None]:
+            return cast(pa.Table, final_view[positions.tolist()]).column(0).to_pylist()
+
+        finals = read_finals
 
     result = verify_columns(short.column(0), predictions, config, finals=finals)
     out = dataset.remove_columns([c for c in (CORRECT, VERIFY_ERROR) if c in dataset.column_names])
@@ -625,7 +631,7 @@ def verify_summary(dataset: Dataset) -> dict[str, int]:
     """Counts of a verified dataset: correct / incorrect / unknown and rows per `verify_error`."""
     if CORRECT not in dataset.column_names:
         raise ContractError(f"verify_summary: no '{CORRECT}' column; run verify_traces first")
-    table = dataset.select_columns([CORRECT, VERIFY_ERROR]).with_format("arrow")[:]
+    table = arrow_table(dataset.select_columns([CORRECT, VERIFY_ERROR]))
     counts = VerifyResult(
         table.column(0).combine_chunks(), table.column(1).combine_chunks(), VerifierStats(), 0.0
     ).summary()

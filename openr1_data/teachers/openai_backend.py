@@ -201,8 +201,8 @@ def parse_response(data: Any, *, chat: bool, tokenizer: Any = None) -> Completio
         text = choice.get("text")
         if not isinstance(text, str):
             raise MalformedResponse(f"choice 0 has no text: {str(choice)[:300]!r}")
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    tokens = usage.get("completion_tokens")
+    usage = data.get("usage")
+    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
     if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
         tokens = approximate_token_count(text, tokenizer)
     return Completion(

@@ -81,7 +81,7 @@ class TransformersTeacher(Teacher):
             torch_dtype = torch.float32 if (dtype == "auto" and device == "cpu") else dtype
             self.model = AutoModelForCausalLM.from_pretrained(
                 path, dtype=torch_dtype, trust_remote_code=trust_remote_code
-            ).to(device)
+            ).to(device)  # pyright: ignore[reportArgumentType] (transformers' wrapped .to() loses `self`)
         except OSError as err:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1"
             raise FileNotFoundError(
