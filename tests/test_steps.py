@@ -100,6 +100,7 @@ def test_step_spans_map_back_to_the_completion():
         "**Step 1:** 3 x 4 = 12",
         "So 5 times 3 is 15 apples.",  # operators and the equal sign in words
         "12 divided by 3 equals 4",
+        "Add them:\n- 3 + 4 = 7",  # a list item's dash is not a minus sign
     ],
 )
 def test_true_claims(equation):

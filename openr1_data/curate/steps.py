@@ -48,6 +48,7 @@ class Step:
 
 
 # "Step 3:", "**Step 3.**", "3." or "3)" at the start of a line.
+_BULLET = re.compile(r"(?m)^[ \t]*[-*+\u2022][ \t]+")
 _STEP_MARKER = re.compile(
     r"(?im)^[ \t]*(?:[*_#>]+[ \t]*)*(?:step[ \t]*\d+[ \t]*[:.)\-]|\d{1,3}[.)](?=[ \t]))"
 )
@@ -199,6 +200,7 @@ def normalize_math(text: str) -> str:
     """Plain-text arithmetic from LaTeX and prose spellings: `\\times` → `*`, `\\frac{a}{b}` → `((a)/(b))`,
     "is" → `=`, math delimiters and markdown bold removed, non-equality relations made into separators."""
     text = text.replace("**", " ")  # markdown bold, not a power
+    text = _BULLET.sub(" ", text)  # "- 3 + 4 = 7" is a list item, not -3 + 4
     for _ in range(3):  # nested fractions, innermost first
         text = _FRAC.sub(r"((\1)/(\2))", text)
     text = _TEXT.sub(r" \1 ", text)
