@@ -55,9 +55,10 @@ def plan_units(
     """Units in a fixed order (style-major, then problem order) plus per-row rejection reasons for the funnel."""
     units: list[Unit] = []
     reasons: list[str | None] = []
+    rows: list[dict] = problems.to_list()
     for style in styles:
         seen: set[str] = set()
-        for row in problems:
+        for row in rows:
             # Two rows with one problem_id would share trace ids: the second is a duplicate, not a new problem.
             problem = "duplicate_problem_id" if row[PROBLEM_ID] in seen else style.row_problem(row)
             seen.add(row[PROBLEM_ID])

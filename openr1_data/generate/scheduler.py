@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from tqdm.auto import tqdm
 
@@ -160,7 +160,7 @@ class TraceScheduler:
 
     def complete(self, request: Request, completion: Completion) -> None:
         self._outstanding -= 1
-        trace_id, step = request.key
+        trace_id, step = cast(tuple[str, str], request.key)
         trace = self._by_id[trace_id]
         if step == FORCE_STEP:
             first, head = self._firsts.pop(trace_id)
@@ -217,6 +217,7 @@ class TraceScheduler:
                 self._reported = now
 
     def _force_request(self, trace: Trace, first: Completion) -> Request:
+        assert self.forcing is not None
         head = forced_head(first)
         self._firsts[trace.trace_id] = (first, head)
         sampling = replace(

@@ -37,14 +37,17 @@ class ServerPool(Teacher):
     backend = "openai"
     seeds_per_request = True
 
-    def __init__(self, teachers: Sequence[OpenAITeacher]):
+    def __init__(self, teachers: Sequence[Teacher]):
         if not teachers:
             raise ValueError("a server pool needs at least one server")
+        wrong = [type(t).__name__ for t in teachers if not isinstance(t, OpenAITeacher)]
+        if wrong:
+            raise TypeError(f"a server pool holds OpenAI-compatible teachers (openai backend), got {wrong}")
         names = {t.model_name for t in teachers}
         if len(names) > 1:
             raise ValueError(f"every server of a pool must serve the same model name, got {sorted(names)}")
         super().__init__(teachers[0].model_name)
-        self.teachers = list(teachers)
+        self.teachers = [t for t in teachers if isinstance(t, OpenAITeacher)]
 
     def __repr__(self) -> str:
         return f"ServerPool({[t.base_url for t in self.teachers]!r}, model={self.model_name!r})"

@@ -177,7 +177,7 @@ class VLLMTeacher(Teacher):
             # vLLM's CPU sampler cannot rewind a seeded generator, which chunked prefill needs ("CPU Generator does
             # not use offset", the engine dies): on CPU, prompts are prefilled whole
             kwargs.setdefault("enable_chunked_prefill", False)
-        self.llm = vllm.LLM(model=path, **kwargs)
+        self.llm: Any = vllm.LLM(model=path, **kwargs)
         self.max_in_flight = max_in_flight or 4 * _engine_max_num_seqs(self.llm, max_num_seqs)
 
     def _chat_options(self, continue_final: bool) -> dict[str, Any]:
