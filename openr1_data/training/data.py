@@ -24,6 +24,8 @@ from openr1_data.schema import (
     PROBLEM_ID,
     TRACE_COLUMNS,
     ContractError,
+    iter_batches,
+    iter_rows,
     require_columns,
 )
 from openr1_data.sources.domains import apply_problem_layout, row_domain
@@ -174,7 +176,7 @@ def check_messages(dataset: Dataset, *, what: str = "SFT data") -> None:
         "data, map problem/answer columns to messages first.",
     )
     index = 0
-    for batch in dataset.select_columns([MESSAGES]).iter(batch_size=1000):
+    for batch in iter_batches(dataset.select_columns([MESSAGES]), batch_size=1000):
         for messages in batch[MESSAGES]:
             problem = _messages_problem(messages)
             if problem:
@@ -269,7 +271,7 @@ def build_grpo_prompts(
     rows = loaded.kept
     seen: set[str] = set()
     reasons: list[str | None] = []
-    for row in rows:
+    for row in iter_rows(rows):
         reason = style.row_problem(row)
         has_gold = isinstance(row[ANSWER], str) and row[ANSWER].strip()
         if reason is None and not has_gold and row_domain(row) != CODE:  # code rows are judged by their tests
