@@ -86,6 +86,17 @@ def test_requests_stay_in_flight_across_the_whole_plan(tmp_path, problems):
     assert sorted(seeds) == sorted(trace_seed(cfg.seed, t) for t in result.kept["trace_id"])
 
 
+def test_retries_are_counted_and_change_nothing(tmp_path, problems):
+    with CapacityServer(slots=8, transient_failures=5, **FAST) as server:
+        cfg = _cfg(
+            tmp_path / "flaky", server.base_url, max_concurrency=4, backoff_base=0.01, backoff_max=0.05
+        )
+        _, summary = generate_traces(problems, cfg, progress=False)
+        generate_traces(problems, _cfg(tmp_path / "clean", server.base_url), progress=False)
+    assert summary.retries == 5 and summary.requests == 48
+    assert _texts(tmp_path / "flaky") == _texts(tmp_path / "clean")
+
+
 def test_traces_do_not_depend_on_concurrency_or_how_many_servers(tmp_path, problems):
     with CapacityServer(slots=4, **FAST) as one, CapacityServer(slots=4, **FAST) as two:
         generate_traces(problems, _cfg(tmp_path / "serial", one.base_url, max_concurrency=1), progress=False)
@@ -154,10 +165,11 @@ def test_budget_forcing_is_a_follow_up_request_of_the_same_trace(tmp_path, probl
 
 def test_shards_are_written_by_count_and_by_time(tmp_path, problems):
     with CapacityServer(slots=4, **FAST) as server:
-        generate_traces(problems, _cfg(tmp_path / "count", server.base_url, shard_traces=10), progress=False)
+        cfg = _cfg(tmp_path / "count", server.base_url, shard_traces=10, max_concurrency=1)
+        generate_traces(problems, cfg, progress=False)
         slow = dict(FAST, token_rate=10_000.0)
     sizes = [pq.read_metadata(f).num_rows for f in shard_folder(tmp_path / "count").glob("*.parquet")]
-    # 48 traces: 4 shards of 10, then what was done when only the tail was left in flight, then the tail
+    # 48 traces one at a time: 4 shards of 10, then the rest (written once only the tail was in flight, and at the end)
     assert sorted(sizes, reverse=True)[:4] == [10] * 4 and sum(sizes) == 48 and len(sizes) <= 6
     with CapacityServer(slots=4, **slow) as server:
         cfg = _cfg(tmp_path / "time", server.base_url, max_concurrency=4, shard_seconds=0.3)

@@ -85,18 +85,11 @@ class ServerPool(Teacher):
             for t in self.teachers
             for size in _split(t.max_concurrency, CONNECTIONS_PER_CLIENT)
         ]
-        attempts = [0]
-
-        async def count_attempt(_request) -> None:
-            attempts[0] += 1
-
-        for lane in lanes:
-            lane.client.event_hooks["request"].append(count_attempt)
+        retries_before = self._retries()
         in_flight: dict[asyncio.Task, tuple[_Lane, Request]] = {}
-        started = 0
         try:
             while True:
-                started += self._fill(feed, lanes, in_flight)
+                self._fill(feed, lanes, in_flight)
                 if not in_flight:
                     return
                 done, _ = await asyncio.wait(
@@ -106,13 +99,16 @@ class ServerPool(Teacher):
                     lane, request = in_flight.pop(task)
                     lane.load -= 1
                     feed.complete(request, task.result())  # a request that failed for good ends the run
-                feed.heartbeat(in_flight=len(in_flight), retries=max(0, attempts[0] - started))
+                feed.heartbeat(in_flight=len(in_flight), retries=self._retries() - retries_before)
         finally:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
             for lane in lanes:
                 await lane.client.aclose()
+
+    def _retries(self) -> int:
+        return sum(t.monitor.retries for t in self.teachers)
 
     @staticmethod
     def _fill(feed: RequestFeed, lanes: list[_Lane], in_flight: dict) -> int:

@@ -40,9 +40,11 @@ class CapacityModel:
         cap_tokens: int = 16384,
         chars_per_token: float = 4.0,
         fail_after: int | None = None,
+        transient_failures: int = 0,
     ):
         self.slots = slots
         self.fail_after = fail_after  # answer HTTP 400 to every request after this many
+        self.transient_failures = transient_failures  # answer HTTP 503 to the first this many (retried)
         self.token_rate = token_rate
         self.sigma = sigma
         self.mu = math.log(mean_tokens) - sigma**2 / 2  # lognormal with this mean
@@ -140,7 +142,9 @@ async def _handle(model: CapacityModel, reader: asyncio.StreamReader, writer: as
             route = path.rstrip("/")
             if method == "POST" and route in ("/v1/chat/completions", "/v1/completions"):
                 model.received += 1
-                if model.fail_after is not None and model.received > model.fail_after:
+                if model.received <= model.transient_failures:
+                    status, answer = 503, {"error": {"message": "simulated overload"}}
+                elif model.fail_after is not None and model.received > model.fail_after:
                     status, answer = 400, {"error": {"message": "simulated failure"}}
                 else:
                     answer = await model.complete(json.loads(raw or b"{}"))
