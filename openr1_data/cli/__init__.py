@@ -72,6 +72,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "prm_select_main",
         "keep the best-of-N traces per problem by PRM score",
     ),
+    "summarize": (
+        "openr1_data.cli.steps",
+        "summarize_main",
+        "a second model writes a concise, verified summary of each trace",
+    ),
 }
 
 

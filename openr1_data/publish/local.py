@@ -106,12 +106,21 @@ class PublishConfig:
             "help": "the kept rows are one per problem (a GRPO prompt set): publish the `problems` config"
         },
     )
+    final_from: str = field(
+        default="final",
+        metadata={
+            "help": "the SFT assistant's final part: the trace's own `final`, or its verified `summary` where it "
+            "has one (openr1-data summarize)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.test_size is not None and self.test_size <= 0:
             raise ValueError(
                 f"test_size must be a fraction in (0, 1) or a number of problems >= 1, got {self.test_size}"
             )
+        if self.final_from not in ("final", "summary"):
+            raise ValueError(f"final_from must be 'final' or 'summary', got {self.final_from!r}")
         if self.max_rows_per_shard < 1:
             raise ValueError(f"max_rows_per_shard must be >= 1, got {self.max_rows_per_shard}")
 
@@ -245,6 +254,10 @@ def publish_local(
     main = PROBLEMS_CONFIG if settings.problems_only else SFT_CONFIG
     parts: dict[str, Dataset] = {}
     if not nothing_kept:
+        if settings.final_from == "summary" and not settings.problems_only:
+            from openr1_data.curate.summarize import final_from_summary
+
+            kept = final_from_summary(kept)
         parts[main] = to_problems(kept) if settings.problems_only else to_sft(kept)
     if all_traces is not None:
         parts[ALL_TRACES_CONFIG] = to_all_traces(all_traces, kept)
