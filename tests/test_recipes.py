@@ -19,6 +19,7 @@ from openr1_data.training.chat_template import resolve_chat_template
 from openr1_data.training.configs import DataArguments, GRPOConfig, GRPOScriptArguments, SFTConfig
 from openr1_data.training.data import parse_mixture
 from openr1_data.training.evaluation import EvalConfig
+from openr1_data.training.prm import PRMConfig, PRMDataArguments
 from openr1_data.training.rewards import RLT_REWARD, check_reward_names, parse_params
 from tests.test_sft import load_script, sft_rows
 
@@ -28,6 +29,7 @@ KINDS = {
     "grpo": (GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig),
     "rlt": (GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig),
     "eval": (EvalConfig,),
+    "prm": (PRMDataArguments, PRMConfig, ModelConfig),
 }
 
 
@@ -53,7 +55,7 @@ def test_recipe_parses_and_validates(recipe):
     data, train, model = parsed[:3]
     assert model.model_name_or_path and train.output_dir
     assert data.dataset_name or parse_mixture(data.dataset_mixture)[0]
-    if train.chat_template:
+    if getattr(train, "chat_template", None):
         resolve_chat_template(train.chat_template)
     cpu = "_cpu" in recipe.name
     if cpu:

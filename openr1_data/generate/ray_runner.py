@@ -16,6 +16,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,19 @@ class WorkQueue:
 class Replica:
     """One teacher on one node, streaming the queue's traces into the shared stage folder."""
 
-    def __init__(self, cfg: dict, units: list[tuple[dict, str, list[str]]], features: Features):
-        from openr1_data.generate.stage import GenerationConfig, build_teacher
+    def __init__(
+        self,
+        cfg: dict,
+        units: list[tuple[dict, str, list[str]]],
+        features: Features,
+        config_cls: Callable[..., Any],
+        build_teacher: Callable[[Any], Any],
+    ):
+        # The config class and the teacher builder come from the stage (Ray ships them by reference), so this
+        # module never imports the stage that imports it.
         from openr1_data.prompts import get_style
 
-        self.cfg = GenerationConfig(**cfg)
+        self.cfg = config_cls(**cfg)
         styles = {name: get_style(name) for name in {style for _, style, _ in units}}
         self.units = [Unit(row, styles[style], ids) for row, style, ids in units]
         self.features = features
@@ -113,7 +122,13 @@ class Replica:
 
 
 def run_on_ray(
-    units: list[Unit], cfg: Any, teacher_name: str, features: Features, progress: bool = True
+    units: list[Unit],
+    cfg: Any,
+    teacher_name: str,
+    features: Features,
+    progress: bool = True,
+    *,
+    build_teacher: Callable[[Any], Any],
 ) -> GenerationSummary:
     """Generate every trace of `units` not yet in `cfg.output_dir` on the Ray cluster at `cfg.ray_address`."""
     ray = import_ray()
@@ -121,13 +136,20 @@ def run_on_ray(
     if started_here:
         ray.init(address=None if cfg.ray_address == "local" else cfg.ray_address, log_to_driver=False)
     try:
-        return _rounds(ray, units, cfg, features, progress)
+        return _rounds(ray, units, cfg, features, progress, build_teacher)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _rounds(ray: Any, units: list[Unit], cfg: Any, features: Features, progress: bool) -> GenerationSummary:
+def _rounds(
+    ray: Any,
+    units: list[Unit],
+    cfg: Any,
+    features: Features,
+    progress: bool,
+    build_teacher: Callable[[Any], Any],
+) -> GenerationSummary:
     from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -155,7 +177,9 @@ def _rounds(ray: Any, units: list[Unit], cfg: Any, features: Features, progress:
             items = [(index[id(t.unit)], t.sample_index) for t in todo]
             queue = queue_cls.options(scheduling_strategy=driver_node).remote(items, chunk)
             replicas = [
-                replica_cls.options(scheduling_strategy="SPREAD").remote(c, shipped, features)
+                replica_cls.options(scheduling_strategy="SPREAD").remote(
+                    c, shipped, features, type(cfg), build_teacher
+                )
                 for c in configs
             ]
             runs = {replica.run.remote(queue): replica for replica in replicas}

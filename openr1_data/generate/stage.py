@@ -213,7 +213,7 @@ class GenerationConfig:
     ray_address: str | None = field(
         default=None,
         metadata={
-            "help": "spread generation over a Ray cluster ('auto', or ray://HOST:10001): one teacher replica per "
+            "help": "spread generation over a Ray cluster ('auto', or the head's HOST:6379): one teacher replica per "
             "node writing shards into --output_dir, which must be storage every node sees"
         },
     )
@@ -368,7 +368,9 @@ def generate_traces(
         if cfg.ray_address:
             from openr1_data.generate.ray_runner import run_on_ray
 
-            summary = run_on_ray(units, cfg, teacher.model_name, features, progress)
+            summary = run_on_ray(
+                units, cfg, teacher.model_name, features, progress, build_teacher=build_teacher
+            )
         else:
             summary = run_plan(units, cfg, teacher, features, progress)
     finally:
