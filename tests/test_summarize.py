@@ -65,7 +65,9 @@ def test_a_summary_is_kept_only_when_it_verifies_and_the_run_resumes(tmp_path):
         config = SummaryConfig(summary_dir=str(tmp_path / "summaries"), progress=False)
         result, report = summarize_traces(Dataset.from_list(_rows()), config, generation=gen)
         assert len(server.requests) == 2  # the trace without reasoning is not sent
-        assert "A long solution:\nHmm. 3 + 4 = 7." in server.requests[0]["messages"][-1]["content"]
+        # requests stream concurrently: any order
+        sent = [r["messages"][-1]["content"] for r in server.requests]
+        assert any("A long solution:\nHmm. 3 + 4 = 7." in text for text in sent)
         assert result.kept["summary"] == ["Add, then double: 7 x 2 = 14. \\boxed{14}", None, None]
         assert result.kept["summary_correct"] == [True, False, None]
         assert (report.asked, report.verified, report.failed_verification) == (2, 1, 1)
