@@ -135,12 +135,14 @@ class SimulatedServer:
         self.process.wait(timeout=10)
 
 
-def capacity_plan(traces: int) -> tuple[Dataset, GenerationConfig, list[tuple[list, int]]]:
+def capacity_plan(
+    traces: int, teacher: str = "sim"
+) -> tuple[Dataset, GenerationConfig, list[tuple[list, int]]]:
     """The problems and config of a stage run with defaults, and its requests (prompt, seed): the ideal client
     sends the very same requests, so both get the same trace lengths from the simulated server."""
     cfg = GenerationConfig(teacher_backend="openai", teacher_model="sim")
     problems = normalize_problems(Dataset.from_list(bundled_problems(traces // cfg.num_generations))).kept
-    units, _ = plan_units(problems, [get_style(s) for s in cfg.prompt_styles], "sim", cfg.num_generations)
+    units, _ = plan_units(problems, [get_style(s) for s in cfg.prompt_styles], teacher, cfg.num_generations)
     requests = [(u.prompt, trace_seed(cfg.seed, t)) for u in units for t in u.trace_ids]
     return problems, cfg, requests
 
@@ -218,6 +220,85 @@ def capacity_benchmark(args: argparse.Namespace) -> None:
                       f"{rate / base:>9.2f}")  # fmt: skip
 
 
+# -- vLLM ----------------------------------------------------------------------------------------------------------
+
+
+def vllm_benchmark(args: argparse.Namespace) -> None:
+    """Raw `vllm.LLM.chat` on every prompt at once (seeded like the stage) vs the stage on the same engine, and
+    the stage over HTTP against `vllm serve` of the same model; same prompts, same seeds, same budget."""
+    import os
+
+    from openr1_data.procs import watched_command
+    from openr1_data.teachers.serve import LocalServer, free_port, wait_until_ready
+
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    problems, cfg, requests = capacity_plan(args.prompts * 4)
+    cfg.teacher_backend, cfg.teacher_model, cfg.max_new_tokens = "vllm", args.model, args.max_new_tokens
+    options = dict(kv_cache_space=args.kv_cache_space, enforce_eager=True, max_model_len=2048)
+    teacher = make_teacher("vllm", args.model, **options)
+    cfg.teacher_model = teacher.model_name
+    _, _, requests = capacity_plan(args.prompts * 4, teacher.model_name)
+    vllm = teacher._vllm
+    params = [
+        vllm.SamplingParams(
+            n=1, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_new_tokens, seed=seed
+        )
+        for _, seed in requests
+    ]
+    teacher.llm.chat([p for p, _ in requests[:4]], params[:4], use_tqdm=False)  # warm-up
+    rows = []
+    teacher.llm.reset_prefix_cache()
+    start = time.perf_counter()
+    outputs = teacher.llm.chat([p for p, _ in requests], params, use_tqdm=False)
+    raw_s = time.perf_counter() - start
+    rows.append(
+        ("raw vllm.LLM.chat, every prompt at once", raw_s, sum(len(o.outputs[0].token_ids) for o in outputs))
+    )
+    teacher.llm.reset_prefix_cache()
+    cfg.output_dir = tempfile.mkdtemp(prefix="bench-vllm-")
+    start = time.perf_counter()
+    _, summary = generate_traces(problems, cfg, teacher=teacher, progress=False)
+    rows.append(
+        (
+            "openr1-data generate --teacher_backend vllm",
+            time.perf_counter() - start,
+            summary.completion_tokens,
+        )
+    )
+    teacher.close()
+
+    port = free_port()
+    log = Path(tempfile.mkdtemp()) / "vllm-serve.log"
+    command = watched_command([
+        "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model(args.model)[0],
+        "--served-model-name", cfg.teacher_model, "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
+        "--max-model-len", "2048", "--no-enable-chunked-prefill", "--max-num-seqs", str(args.max_num_seqs),
+    ])  # fmt: skip
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(int(args.kv_cache_space))}
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    server = LocalServer(process=process, host="127.0.0.1", port=port, model=cfg.teacher_model, log_path=log)
+    try:
+        wait_until_ready(server, 900)
+        http = GenerationConfig(**{**cfg.__dict__, "teacher_backend": "openai", "base_url": server.base_url,
+                                   "max_concurrency": args.max_num_seqs,
+                                   "output_dir": tempfile.mkdtemp(prefix="bench-vllm-http-")})  # fmt: skip
+        start = time.perf_counter()
+        _, summary = generate_traces(problems, http, progress=False)
+        rows.append((f"vllm serve + generate --max_concurrency {args.max_num_seqs}", time.perf_counter() - start,
+                     summary.completion_tokens))  # fmt: skip
+    finally:
+        server.stop()
+    print(f"\n{len(requests)} traces ({args.prompts} problems x 4), SmolLM2-135M on vLLM CPU, "
+          f"max_new_tokens={args.max_new_tokens}, sampled (temperature {cfg.temperature}), the stage's seeds")  # fmt: skip
+    print(f"{'method':<52}{'seconds':>9}{'tokens':>8}{'tok/s':>9}{'vs raw':>8}")
+    base = rows[0][2] / rows[0][1]
+    for name, seconds, tokens in rows:
+        print(f"{name:<52}{seconds:>9.1f}{tokens:>8}{tokens / seconds:>9.1f}{tokens / seconds / base:>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -228,6 +309,12 @@ def main() -> None:
     capacity.add_argument("--slots", type=int, default=64, help="decode slots (all servers together)")
     capacity.add_argument("--token_rate", type=float, default=7500.0, help="tokens/s of one sequence")
     capacity.add_argument("--two_servers", action="store_true", help="also: the slots split over two servers")
+    engine = commands.add_parser("vllm", help="the vLLM backend and vllm serve vs raw vllm.LLM (needs vLLM)")
+    engine.add_argument("--model", default="smollm2")
+    engine.add_argument("--prompts", type=int, default=16, help="problems (4 traces each)")
+    engine.add_argument("--max_new_tokens", type=int, default=256)
+    engine.add_argument("--kv_cache_space", type=float, default=2.0, help="GiB (vLLM on CPU)")
+    engine.add_argument("--max_num_seqs", type=int, default=64, help="vllm serve --max-num-seqs")
     local = commands.add_parser("transformers", help="the transformers backend vs a per-prompt loop")
     local.add_argument("--model", default="smollm2")
     local.add_argument("--prompts", type=int, default=16)
@@ -236,6 +323,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "capacity":
         capacity_benchmark(args)
+    elif args.command == "vllm":
+        vllm_benchmark(args)
     else:
         transformers_benchmark(args)
 
