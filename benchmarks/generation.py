@@ -64,16 +64,34 @@ def per_prompt_loop(model_path: str, prompts: list, max_new_tokens: int) -> tupl
     return time.perf_counter() - start, tokens
 
 
+def hf_batched(teacher, prompts: list, max_new_tokens: int) -> tuple[float, int]:
+    """`model.generate` on the whole left-padded batch: every row decodes until the longest one ends."""
+    tokenizer, model = teacher.tokenizer, teacher.model
+    enc = tokenizer(
+        [teacher.render(p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
+    )
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=teacher.eos_ids,
+                             pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    seconds = time.perf_counter() - start
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    rows = out[:, enc["input_ids"].shape[1] :].tolist()
+    return seconds, sum(teacher._to_completion(r, greedy).completion_tokens for r in rows)
+
+
 def transformers_benchmark(args: argparse.Namespace) -> None:
     model_path, _ = resolve_model(args.model)
     problems = normalize_problems(Dataset.from_list(bundled_problems(args.prompts))).kept
     style = get_style("r1")
     prompts = [style.build(row) for row in problems]
     greedy = SamplingParams(temperature=0.0, max_new_tokens=args.max_new_tokens)
-    teacher = make_teacher("transformers", args.model, batch_size=args.batch_size)
+    torch.set_num_threads(args.num_threads)
+    teacher = make_teacher("transformers", args.model, batch_size=args.batch_size, num_threads=args.num_threads)
     teacher.generate(prompts[:2], greedy)  # warm-up (first-call allocations)
 
     loop_s, loop_tokens = per_prompt_loop(model_path, prompts, args.max_new_tokens)
+    hf_s, hf_tokens = hf_batched(teacher, prompts, args.max_new_tokens)
 
     start = time.perf_counter()
     raw = teacher.generate(prompts, greedy)
@@ -91,6 +109,7 @@ def transformers_benchmark(args: argparse.Namespace) -> None:
 
     rows = [
         ("per-prompt model.generate loop (baseline)", loop_s, loop_tokens),
+        (f"model.generate on the padded batch ({args.prompts})", hf_s, hf_tokens),
         (f"our backend, batched ({args.batch_size} seqs)", raw_s, raw_tokens),
         ("generation stage (backend + parse + shards)", stage_s, stage_tokens),
     ]
@@ -320,6 +339,7 @@ def main() -> None:
     local.add_argument("--prompts", type=int, default=16)
     local.add_argument("--max_new_tokens", type=int, default=64)
     local.add_argument("--batch_size", type=int, default=16, help="sequences per forward batch")
+    local.add_argument("--num_threads", type=int, default=2, help="torch threads for every method")
     args = parser.parse_args()
     if args.command == "capacity":
         capacity_benchmark(args)
