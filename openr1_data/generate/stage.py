@@ -199,8 +199,9 @@ class GenerationConfig:
             "help": "vllm (CPU): KV cache size in GiB (VLLM_CPU_KVCACHE_SPACE); needed on a shared machine"
         },
     )
-    enforce_eager: bool | None = field(
-        default=None, metadata={"help": "vllm: no CUDA graphs / compilation (starts much faster, on CPU too)"}
+    enforce_eager: bool = field(
+        default=False,
+        metadata={"help": "vllm: no CUDA graphs / compilation (starts much faster, on CPU too)"},
     )
     max_num_seqs: int | None = field(default=None, metadata={"help": "vllm: sequences decoded at once"})
     max_num_batched_tokens: int | None = field(
