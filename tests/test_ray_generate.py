@@ -56,6 +56,17 @@ def _cfg(out: Path, model: str, **overrides) -> GenerationConfig:
     return GenerationConfig(**{**base, **overrides})
 
 
+def _nodes_with_a_live_replica() -> set[str]:
+    """The ids of the nodes where a generation replica has finished starting (read from Ray's control store)."""
+    from ray._private import state
+
+    return {
+        a["Address"]["NodeID"]
+        for a in state.actors().values()
+        if a.get("ActorClassName", "").endswith("Replica") and a.get("State") == "ALIVE"
+    }
+
+
 def _texts(out: Path) -> dict[str, tuple]:
     traces = load_traces(out)
     return dict(
@@ -74,14 +85,20 @@ def test_a_killed_worker_node_loses_nothing_and_the_result_equals_one_process(
     out = tmp_path / "ray"
     killed = threading.Event()
 
-    def kill_a_worker_once_shards_appear() -> None:
+    def kill_a_worker_once_it_works() -> None:
+        # Kill the node of a replica that is up while shards are being written: that replica holds traces in
+        # flight. (A replica still loading has claimed nothing; killing it would rightly need no second round.)
         deadline = time.time() + 300
-        while time.time() < deadline and len(list(shard_folder(out).glob("*.parquet"))) < 3:
-            time.sleep(0.05)
-        head_and_workers.remove_node(workers[0])  # its raylet and every worker process on it die
+        doomed = None
+        while time.time() < deadline and doomed is None:
+            working = _nodes_with_a_live_replica()
+            if working and len(list(shard_folder(out).glob("*.parquet"))) >= 3:
+                doomed = next(w for w in workers if w.node_id in working)
+            time.sleep(0.02)
+        head_and_workers.remove_node(doomed)  # its raylet and every worker process on it die
         killed.set()
 
-    killer = threading.Thread(target=kill_a_worker_once_shards_appear, daemon=True)
+    killer = threading.Thread(target=kill_a_worker_once_it_works, daemon=True)
     killer.start()
     caplog.set_level("INFO", logger="openr1_data.generate.ray_runner")
     result, summary = generate_traces(
