@@ -46,7 +46,8 @@ class ScriptedTeacher(Teacher):
             question = prompt[-1]["content"].split("\n")[0]
             samples = []
             for answer, finish in SCRIPT[question][:n]:
-                text = "<think>\nworking\n</think>\n\n" + (f"\\boxed{{{answer}}}" if answer else "no idea")
+                # no answer: the think block is never closed either
+                text = f"<think>\nworking\n</think>\n\n\\boxed{{{answer}}}" if answer else "<think>\nno idea"
                 samples.append(Completion(text, finish, TOKENS if finish == "stop" else 4 * TOKENS))
             out.append(samples)
         return out
@@ -81,7 +82,19 @@ def test_scores_on_a_scripted_backend(tmp_path, bench_file):
     assert report["model"] == "scripted-student"
     assert report["scores"]["toy"]["pass_at_1"] == pytest.approx(score.pass_at_1)
     table = (tmp_path / "eval" / "report.md").read_text()
-    assert "| toy | 4 | 4 | 0.438 | 0.500 | 0.750 | 15.6 | 0.812 |" in table
+    assert "| toy | 4 | 4 | 0.438 [" in table and "| 0.500 | 0.750 | 15.6 | 0.812 [" in table
+
+    # Format compliance next to pass@1, every share with a 95% bootstrap interval over items
+    assert score.closed_think == pytest.approx(14 / 16) and score.boxed == pytest.approx(14 / 16)
+    for name in ("pass_at_1", "finished", "closed_think", "boxed"):
+        low, high = score.intervals[name]
+        assert 0.0 <= low <= getattr(score, name) <= high <= 1.0, name
+    low, high = score.intervals["pass_at_1"]
+    assert high - low > 0.2  # four items that differ this much cannot pin pass@1 down
+    assert score.intervals["closed_think"][1] == 1.0 and score.intervals["closed_think"][0] < 1.0
+    samples = [json.loads(x) for x in (tmp_path / "eval" / "samples" / "toy.jsonl").read_text().splitlines()]
+    assert len(samples) == 16 and sum(r["boxed"] for r in samples) == 14
+    assert {r["item_id"] for r in samples if not r["closed_think"]} == {"Q3"}
 
     # Rerunning the same evaluation reuses the written generations.
     calls = teacher.calls

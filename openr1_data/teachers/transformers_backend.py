@@ -97,6 +97,8 @@ class TransformersTeacher(Teacher):
         # transformers renamed `past_key_values` to `cache` (5.24); speak whichever this version knows
         forward_params = inspect.signature(self.model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
+        # Only the last position's logits are needed: prefill would otherwise compute (prompt x vocab) logits
+        self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in forward_params else {}
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -161,7 +163,8 @@ class TransformersTeacher(Teacher):
         attention = enc["attention_mask"]
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
-            input_ids=enc["input_ids"], attention_mask=attention, position_ids=positions, use_cache=True
+            input_ids=enc["input_ids"], attention_mask=attention, position_ids=positions, use_cache=True,
+            **self._last_logits,
         )
         cache, logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
         generators = [torch.Generator(device=self.device).manual_seed(r.sampling.seed) for r in batch]

@@ -29,6 +29,7 @@ from openr1_data.schema import CODE, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_pr
 from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.code_problems import HUMANEVAL_PACKAGE, humaneval_row, read_humaneval
 from openr1_data.teachers import Teacher
+from openr1_data.text import last_boxed, split_think
 
 
 def model_slug(model: str) -> str:
@@ -126,8 +127,12 @@ class BenchmarkScore:
     maj_at_k: float  # share of items whose most frequent answer is correct
     pass_at_k: float  # share of items with at least one correct sample
     mean_length: float  # mean completion tokens
-    finished: float  # share of samples that ended on their own (finish_reason "stop")
+    finished: float  # share of samples that ended on their own (finish_reason "stop": the EOS token)
     unjudged: int  # samples whose correctness is unknown (unparseable gold, timeout): counted as wrong
+    closed_think: float = 0.0  # share of samples with a closed think block
+    boxed: float = 0.0  # share of samples whose answer part holds a complete \boxed{}
+    # 95% intervals (bootstrap over items) of pass@1 and of the three format shares
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 _SPACES = re.compile(r"\s+|\\!|\\,|\\;|\\ ")
@@ -156,34 +161,81 @@ def majority_correct(answers: Sequence[str | None], correct: Sequence[bool | Non
     return best == "\x00gold"
 
 
-def score_traces(traces: Dataset, benchmark: str, k: int) -> BenchmarkScore:
-    """Aggregate verified traces (one row per sample, `item_id`, `predicted_answer`, `correct`) per item."""
+SAMPLE_COLUMNS = ["item_id", "sample_index", "predicted_answer", CORRECT, "finish_reason", "completion_tokens"]
+
+
+def format_flags(completion: str) -> dict[str, bool]:
+    """Format compliance of one answer: a closed think block, a complete `\\boxed{}` in the part after it (the
+    whole text when the block is not closed)."""
+    reasoning, final, _ = split_think(completion or "")
+    return {"closed_think": reasoning is not None, "boxed": last_boxed(final) is not None}
+
+
+def sample_records(traces: Dataset) -> list[dict]:
+    """One record per judged sample: item, sample index, answer, verdict, finish reason, length, format flags."""
+    records = []
+    for row in iter_rows(traces.select_columns([*SAMPLE_COLUMNS, "completion"])):
+        completion = row.pop("completion")
+        records.append({**row, **format_flags(completion)})
+    return records
+
+
+def bootstrap_interval(
+    values: Sequence[float], resamples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (one value per item)."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    if len(data) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def score_records(records: Sequence[dict], benchmark: str, k: int) -> BenchmarkScore:
+    """Aggregate sample records (`sample_records`) per item: pass@1 averaged over the k samples, maj@k, pass@k,
+    length, and the format shares, each share with a 95% bootstrap interval over items."""
     by_item: dict[str, list[dict]] = {}
-    columns = ["item_id", "sample_index", "predicted_answer", CORRECT, "finish_reason", "completion_tokens"]
-    for row in iter_rows(traces.select_columns(columns)):
+    for row in records:
         by_item.setdefault(row["item_id"], []).append(row)
     items = sorted(by_item)
     if not items:
         raise ValueError(f"{benchmark}: no traces to score")
-    p1, maj, pk = [], [], []
+    per_item: dict[str, list[float]] = {"pass_at_1": [], "finished": [], "closed_think": [], "boxed": []}
+    maj, pk = [], []
     for item in items:
         rows = sorted(by_item[item], key=lambda r: r["sample_index"])
         oks = [bool(r[CORRECT]) for r in rows]
-        p1.append(sum(oks) / len(oks))
+        per_item["pass_at_1"].append(sum(oks) / len(oks))
+        per_item["finished"].append(sum(r["finish_reason"] == "stop" for r in rows) / len(rows))
+        per_item["closed_think"].append(sum(bool(r["closed_think"]) for r in rows) / len(rows))
+        per_item["boxed"].append(sum(bool(r["boxed"]) for r in rows) / len(rows))
         pk.append(any(oks))
         maj.append(majority_correct([r["predicted_answer"] for r in rows], [r[CORRECT] for r in rows]))
-    lengths = traces["completion_tokens"]
+    mean = {name: sum(values) / len(items) for name, values in per_item.items()}
+    lengths = [r["completion_tokens"] for r in records]
     return BenchmarkScore(
         benchmark=benchmark,
         items=len(items),
         samples_per_item=k,
-        pass_at_1=sum(p1) / len(items),
+        pass_at_1=mean["pass_at_1"],
         maj_at_k=sum(maj) / len(items),
         pass_at_k=sum(pk) / len(items),
         mean_length=sum(lengths) / len(lengths),
-        finished=sum(f == "stop" for f in traces["finish_reason"]) / len(traces),
-        unjudged=sum(c is None for c in traces[CORRECT]),
+        finished=mean["finished"],
+        unjudged=sum(r[CORRECT] is None for r in records),
+        closed_think=mean["closed_think"],
+        boxed=mean["boxed"],
+        intervals={name: bootstrap_interval(values) for name, values in per_item.items()},
     )
+
+
+def score_traces(traces: Dataset, benchmark: str, k: int) -> BenchmarkScore:
+    """Aggregate verified traces (one row per sample, `item_id`, `predicted_answer`, `correct`, `completion`)."""
+    return score_records(sample_records(traces), benchmark, k)
 
 
 # Benchmarks judged by their own domain's check instead of math-verify.
@@ -249,7 +301,9 @@ def evaluate(cfg: EvalConfig, teacher: Teacher | None = None) -> list[BenchmarkS
                 )
             verified = verify_traces(result.kept, VerifyConfig(verify_num_proc=cfg.num_proc, progress=False))
             label = name.split("=", 1)[0]  # `name=path` files are reported under their name
-            scores.append(score_traces(verified, label, cfg.num_samples))
+            records = sample_records(verified)
+            write_samples(cfg, label, records)
+            scores.append(score_records(records, label, cfg.num_samples))
     finally:
         if own:
             teacher.close()
@@ -257,17 +311,39 @@ def evaluate(cfg: EvalConfig, teacher: Teacher | None = None) -> list[BenchmarkS
     return scores
 
 
+def write_samples(cfg: EvalConfig, benchmark: str, records: Sequence[dict]) -> Path:
+    """Every judged sample of one benchmark as JSON lines (`samples/<benchmark>.jsonl`), for per-item analysis
+    (the teach experiment's intervals over seeds and items read them)."""
+    folder = Path(cfg.output_dir) / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', benchmark)}.jsonl"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    tmp.replace(path)
+    return path
+
+
+def with_interval(value: float, interval: tuple[float, float] | None) -> str:
+    """`0.250 [0.125, 0.375]`, or the value alone when there is no interval."""
+    return f"{value:.3f}" if not interval else f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def markdown_table(scores: Sequence[BenchmarkScore]) -> str:
-    """The scores as a Markdown table."""
+    """The scores as a Markdown table (95% bootstrap intervals over items in brackets)."""
     k = scores[0].samples_per_item if scores else 1
     lines = [
-        f"| benchmark | items | k | pass@1 | maj@{k} | pass@{k} | mean length | finished |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| benchmark | items | k | pass@1 | maj@{k} | pass@{k} | mean length | stopped on EOS | closed think | "
+        "boxed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in scores:
+        shares = " | ".join(
+            with_interval(getattr(s, name), s.intervals.get(name)) for name in ("finished", "closed_think", "boxed")
+        )
         lines.append(
-            f"| {s.benchmark} | {s.items} | {s.samples_per_item} | {s.pass_at_1:.3f} | {s.maj_at_k:.3f} | "
-            f"{s.pass_at_k:.3f} | {s.mean_length:.1f} | {s.finished:.3f} |"
+            f"| {s.benchmark} | {s.items} | {s.samples_per_item} | "
+            f"{with_interval(s.pass_at_1, s.intervals.get('pass_at_1'))} | {s.maj_at_k:.3f} | "
+            f"{s.pass_at_k:.3f} | {s.mean_length:.1f} | {shares} |"
         )
     return "\n".join(lines)
 
@@ -286,6 +362,6 @@ def write_reports(cfg: EvalConfig, scores: Sequence[BenchmarkScore], model_name:
     md_path.write_text(
         f"# Evaluation of `{model_name}`\n\nPrompt style `{cfg.prompt_style}`, {cfg.num_samples} samples per item, "
         f"temperature {cfg.temperature}, top_p {cfg.top_p}, max {cfg.max_new_tokens} new tokens.\n\n"
-        f"{markdown_table(scores)}\n"
+        f"{markdown_table(scores)}\n\nIn brackets: 95% bootstrap intervals over items.\n"
     )
     return json_path, md_path
