@@ -20,6 +20,7 @@ LAYERS = [
     {"generate", "curate"},
     {"publish", "training"},
     {"pipeline"},
+    {"teach"},
     {"cli"},
 ]
 # Modules allowed at the top of the package: the shared contracts and the chains.

@@ -15,53 +15,15 @@ from __future__ import annotations
 import logging
 import sys
 
-from transformers import set_seed
-from trl import ModelConfig, SFTTrainer, get_peft_config
+from trl import ModelConfig
 
 from openr1_data.cli import run_command
 from openr1_data.config import parse_config
-from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
 from openr1_data.training.configs import DataArguments, SFTConfig
-from openr1_data.training.data import load_sft_dataset
-from openr1_data.training.setup import save_and_push, set_model_init_kwargs
+from openr1_data.training.sft import train_sft
 
-logger = logging.getLogger("openr1_data.train.sft")
-
-
-def main(data_args: DataArguments, training_args: SFTConfig, model_args: ModelConfig) -> SFTTrainer:
-    """Train, save (model, tokenizer, card) and optionally push; return the trainer (its log history is the curve)."""
-    set_seed(training_args.seed)
-    model_path = set_model_init_kwargs(model_args, training_args)
-
-    tokenizer = load_tokenizer(model_path, model_args.model_revision, training_args.trust_remote_code)
-    eos = prepare_tokenizer(
-        tokenizer,
-        chat_template=training_args.chat_template,
-        eos_token=training_args.eos_token,
-        assistant_only_loss=training_args.assistant_only_loss,
-    )
-    training_args.eos_token = eos or training_args.eos_token
-
-    train_dataset, eval_dataset = load_sft_dataset(data_args, training_args.seed)
-    logger.info(
-        "training on %d conversations from %s", len(train_dataset), data_args.dataset_name or "a mixture"
-    )
-
-    trainer = SFTTrainer(
-        model=model_path,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset if training_args.eval_strategy != "no" else None,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    save_and_push(
-        trainer, training_args, data_args.dataset_name, tags=["sft"], base_model=model_args.model_name_or_path
-    )
-    logger.info("model saved to %s", training_args.output_dir)
-    return trainer
-
+# Kept for scripts that import it: `main` is the library's `train_sft`.
+main = train_sft
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
