@@ -8,7 +8,10 @@ none) is recorded as "unknown", which the `finished` filter rejects like "length
 heartbeat line on stderr says how many are in flight, the retries so far and the last error (at least every
 `heartbeat_seconds`). URLs, keys and server messages are redacted (`openr1_data.secrets`) in every error and log.
 `n` samples are `n` separate requests with different seeds (some servers, `transformers serve` among them,
-ignore `n`).
+ignore `n`). Samples of one prompt that all come back with the same text at temperature > 0 mean a server that
+decodes greedily whatever the temperature (`transformers serve` does, for models whose generation config lacks
+`do_sample`, unless the request carries a sampling `generation_config`): the teacher warns once and counts such
+prompts (`IdenticalSamples`, `teacher.monitor.identical_prompts`).
 
 Continuing a pre-filled assistant message: over chat, the request carries `continue_final_message: true,
 add_generation_prompt: false` (understood by vLLM and SGLang). `transformers serve` 5.x rejects those fields
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
+import json
 import logging
 import os
 import random
@@ -48,6 +53,10 @@ UNKNOWN_FINISH = "unknown"
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 _T = TypeVar("_T")
 _SEED_MODULO = 2**31 - 1
+# identical samples shorter than this are no evidence of greedy decoding (a short answer can repeat by chance)
+IDENTICAL_MIN_TOKENS = 8
+# prompts whose samples are compared (about 100 bytes each); later prompts are not checked
+IDENTICAL_MAX_PROMPTS = 200_000
 
 
 class TeacherRequestError(RuntimeError):
@@ -259,6 +268,75 @@ def run_sync(coroutine: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Identical samples: a server that decodes greedily whatever the temperature
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def prompt_key(body: dict[str, Any]) -> bytes:
+    """What the samples of one prompt share: the request body without its seed (model, prompt, sampling)."""
+    return _digest(json.dumps({k: v for k, v in body.items() if k != "seed"}, sort_keys=True).encode())
+
+
+@dataclass
+class IdenticalSamples:
+    """Compares the samples of each prompt (requests that differ only in their seed) at temperature > 0.
+
+    A prompt counts in `identical_prompts` while its samples so far (two or more, each at least
+    `IDENTICAL_MIN_TOKENS` tokens) all have the same text; a sample that differs takes it out again. Works for
+    `generate` and for streamed requests alike, since it needs no `n`: it keys on the request body.
+    """
+
+    max_prompts: int = IDENTICAL_MAX_PROMPTS
+    identical_prompts: int = 0
+    # prompt key -> [digest of the first text, or None once a sample differed; samples seen]
+    _seen: dict[bytes, list] = field(default_factory=dict, repr=False)
+
+    def record(self, body: dict[str, Any], completion: Completion) -> int:
+        """Note one sample; returns how many samples of its prompt are identical so far (0: none, or not checked)."""
+        temperature = body.get("temperature")
+        if not isinstance(temperature, (int, float)) or temperature <= 0:
+            return 0
+        if completion.completion_tokens < IDENTICAL_MIN_TOKENS:
+            return 0
+        key = prompt_key(body)
+        text = _digest(completion.text.encode())
+        entry = self._seen.get(key)
+        if entry is None:
+            if len(self._seen) < self.max_prompts:
+                self._seen[key] = [text, 1]
+            return 0
+        if entry[0] is None:  # this prompt already sampled distinct texts
+            return 0
+        if entry[0] != text:
+            if entry[1] >= 2:
+                self.identical_prompts -= 1
+            entry[0] = None
+            return 0
+        entry[1] += 1
+        if entry[1] == 2:
+            self.identical_prompts += 1
+        return entry[1]
+
+
+def identical_samples_warning(server: str, temperature: float, samples: int) -> str:
+    """The warning for a prompt whose samples came back identical: the likely cause and the fixes."""
+    return (
+        f"teacher {server}: {samples} samples of one prompt came back with identical text at temperature "
+        f"{temperature:g}, each with its own seed. The server seems to decode greedily whatever the temperature: "
+        "`transformers serve` does so unless a request carries a sampling generation config (for models whose "
+        "own generation config lacks do_sample, e.g. SmolLM2), and then every sample of a problem is the same. "
+        "Fix: run the pipeline with --serve_teacher true (it starts `transformers serve` and sends one), serve "
+        "the model with vLLM or SGLang, or from Python pass OpenAITeacher(..., extra_body={'generation_config': "
+        "sampling_generation_config(MODEL_FOLDER)}) (openr1_data.pipeline). Warned once per teacher; "
+        "teacher.monitor.identical_prompts counts such prompts."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The heartbeat: what a silent progress bar is waiting for
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -278,6 +356,8 @@ class RequestMonitor:
     failed: int = 0
     last_error: str | None = None
     beats: int = 0
+    identical: IdenticalSamples = field(default_factory=IdenticalSamples)
+    warned_identical: bool = False
     _task: asyncio.Task | None = field(default=None, repr=False)
 
     def enter(self) -> None:
@@ -295,7 +375,21 @@ class RequestMonitor:
             f"{self.pending - self.in_flight} waiting to retry, {self.completed} done, {self.retries} retries so "
             f"far, {self.failed} failed; last error: {self.last_error or 'none'}"
         )
+        if self.identical_prompts:
+            text += f"; {self.identical_prompts} prompt(s) with identical samples (greedy server?)"
         return redact(text)
+
+    @property
+    def identical_prompts(self) -> int:
+        """Prompts whose samples so far (two or more) all came back with the same text at temperature > 0."""
+        return self.identical.identical_prompts
+
+    def check_sample(self, body: dict[str, Any], completion: Completion) -> None:
+        """Compare a finished sample with its prompt's others; warn (once) when they are all the same."""
+        samples = self.identical.record(body, completion)
+        if samples >= 2 and not self.warned_identical:
+            self.warned_identical = True
+            logger.warning(redact(identical_samples_warning(self.label, float(body["temperature"]), samples)))
 
     async def _beat(self) -> None:
         seen = (self.completed, self.retries)
@@ -353,7 +447,10 @@ class OpenAITeacher(Teacher):
             ("completions" when a tokenizer is given, else "chat").
         tokenizer: model folder / Hub id or a loaded tokenizer with the teacher's chat template; used for
             "completions" continuation and to count tokens when a server sends no `usage`.
-        extra_body: extra fields merged into every request (a value of None removes a field).
+        extra_body: extra fields merged into every request (a value of None removes a field). For `transformers
+            serve` at temperature > 0 pass `{"generation_config": sampling_generation_config(MODEL_FOLDER)}`
+            (`openr1_data.pipeline`): without it the server decodes greedily for models whose generation config
+            lacks `do_sample`, and the teacher warns that the samples of a prompt are identical.
     """
 
     backend = "openai"
@@ -572,7 +669,9 @@ class OpenAITeacher(Teacher):
         def parse(data: Any) -> Completion:
             return parse_response(data, chat=is_chat, tokenizer=self._tokenizer)
 
-        return await self._post(client, semaphore, url, body, parse)
+        completion = await self._post(client, semaphore, url, body, parse)
+        self.monitor.check_sample(body, completion)
+        return completion
 
     async def _generate_async(
         self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int
