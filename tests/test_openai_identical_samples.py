@@ -77,7 +77,9 @@ def test_streamed_requests_are_checked_too(greedy_served, caplog):
     assert teacher.monitor.identical_prompts == len(PROMPTS)
 
 
-def test_sampling_generation_config_gives_distinct_samples_and_no_warning(greedy_served, greedy_model_dir, caplog):
+def test_sampling_generation_config_gives_distinct_samples_and_no_warning(
+    greedy_served, greedy_model_dir, caplog
+):
     teacher = OpenAITeacher(
         greedy_served.model,
         base_url=greedy_served.base_url,
@@ -103,7 +105,9 @@ def test_greedy_on_purpose_is_not_flagged(greedy_served, caplog):
 def test_a_differing_sample_takes_the_prompt_out_and_short_answers_do_not_count():
     check = IdenticalSamples()
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.6}
-    same = Completion(text="the same long answer", finish_reason="stop", completion_tokens=IDENTICAL_MIN_TOKENS)
+    same = Completion(
+        text="the same long answer", finish_reason="stop", completion_tokens=IDENTICAL_MIN_TOKENS
+    )
     assert check.record({**body, "seed": 1}, same) == 0
     assert check.record({**body, "seed": 2}, same) == 2 and check.identical_prompts == 1
     other = Completion(text="another answer", finish_reason="stop", completion_tokens=IDENTICAL_MIN_TOKENS)
