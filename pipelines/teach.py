@@ -36,6 +36,7 @@ from openr1_data.teach.arms import CurationSettings, arm_summary, build_arms
 from openr1_data.teach.config import TeachConfig
 from openr1_data.teach.report import write_report
 from openr1_data.teach.runner import run_all
+from openr1_data.teach.settings import check_settings
 from openr1_data.teach.split import split_problems
 
 # The defaults of this pipeline live in its recipe only (read when no --config is given).
@@ -50,6 +51,7 @@ def main(argv: list[str]) -> int:
         configs
     )
     folder = Path(teach_cfg.teach_dir)
+    check_settings(folder, configs)  # a changed setting fails now, not after the arms that were already run
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     run = PipelineRecord()

@@ -121,7 +121,9 @@ def train_run(arm: ArmData, cfg: TeachConfig, seed: int, paths: RunPaths) -> dic
         "last_loss": history[-1]["loss"] if history else None,
         "conversations": arm.conversations,
     }
-    (paths.root / TRAINED).write_text(json.dumps(trained, indent=2))
+    tmp = paths.root / f"{TRAINED}.tmp"  # written whole or not at all: it marks the run as trained
+    tmp.write_text(json.dumps(trained, indent=2))
+    tmp.replace(paths.root / TRAINED)
     shutil.rmtree(paths.data, ignore_errors=True)
     return trained
 
