@@ -4,7 +4,8 @@ it) → format filter → every explanation scored with the RLT reward by a stud
 after the explanation, minus the teacher-student KL over the explanation) → the best explanation per pair kept
 (best-of-K: no RL training of the teacher needed) → a dataset whose `sft` config trains a student on
 think = explanation, answer = solution. `rlt_reward`, `rlt_solution_term` and `rlt_kl_term` are columns; the
-explanations that lost are in the `rejected` config with `rlt_not_best`.
+explanations that lost are in the `rejected` config with `rlt_not_best`, and a best explanation whose reward is
+below the recipe's floor (`--rlt_min_reward`) with `rlt_below_floor` (its pair keeps none).
 
     # GPU: Bespoke-Stratos-17k pairs (ShareGPT `conversations`), a 7B teacher on vLLM, a 1.5B student scoring
     python pipelines/rlt_explain.py --config pipelines/recipes/rlt_explain.yaml
@@ -70,12 +71,21 @@ def main(argv: list[str]) -> int:
     traces = run.record(generated)
     kept = run.record(filter_traces(traces, filter_cfg))
     scorer = build_scorer(reward_cfg, select_cfg, teacher_model)
-    kept = run.record(select_best_explanations(kept, scorer, chunk=select_cfg.rlt_score_chunk))
+    kept = run.record(
+        select_best_explanations(
+            kept, scorer, chunk=select_cfg.rlt_score_chunk, min_reward=select_cfg.rlt_min_reward
+        )
+    )
 
     teacher = traces[0]["teacher"] if len(traces) else None
+    selection = (
+        f"best of {gen_cfg.num_generations} by the RLT reward of student {reward_cfg.rlt_student_model}"
+    )
+    if select_cfg.rlt_min_reward is not None:
+        selection += f", kept only at a reward of at least {select_cfg.rlt_min_reward:g}"
     provenance = generation_provenance(
         gen_cfg, [pairs_cfg.problems], teacher, command=["python", "pipelines/rlt_explain.py", *argv],
-        selection=f"best of {gen_cfg.num_generations} by the RLT reward of student {reward_cfg.rlt_student_model}",
+        selection=selection,
     )  # fmt: skip
     code = publish_run(
         run, kept, traces, out_cfg, provenance=provenance, decontamination=decontamination, configs=configs,

@@ -3,13 +3,18 @@ highest, both reward terms are recorded, penalised and losing explanations are r
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from openr1_data.curate.rlt_scoring import RLTRewardConfig, RLTScorer
 from openr1_data.curate.rlt_select import (
+    BELOW_FLOOR,
     NOT_BEST,
     RLT_ISSUE,
     RLT_KL_TERM,
@@ -20,6 +25,7 @@ from openr1_data.curate.rlt_select import (
     build_scorer,
     select_best_explanations,
 )
+from openr1_data.funnel import PipelineRecord
 from openr1_data.prompts import get_style
 from openr1_data.schema import ContractError, make_problem_id
 
@@ -131,3 +137,58 @@ def test_build_scorer_needs_a_student_and_loads_both_models(tiny_model_dir):
         RLTRewardConfig(rlt_student_model=tiny_model_dir), RLTSelectConfig(), tiny_model_dir
     )
     assert scorer.teacher is not None and scorer.student is not scorer.teacher
+
+
+def test_floor_rejects_a_best_explanation_below_it_with_its_own_reason(scorer):
+    data = traces()
+    direct = scorer.score(data["problem"], data["solution"], data["completion"])
+    bests = [
+        max(direct[i].reward for i in range(3 * p, 3 * p + 3) if direct[i].issue is None) for p in range(2)
+    ]
+    assert bests[0] != bests[1]
+    floor = sum(bests) / 2  # between the two pairs' best rewards: one pair passes, the other does not
+    low, high = sorted(range(2), key=lambda p: bests[p])
+    result = select_best_explanations(data, scorer, chunk=4, progress=False, min_reward=floor)
+
+    assert result.stats.rows_in == 6 and result.stats.rows_out == 1
+    assert result.stats.rejected == {
+        BELOW_FLOOR: 1,
+        NOT_BEST: 2,
+        "rlt_missing_explanation_tags": 1,
+        "rlt_empty_explanation": 1,
+    }
+    [kept] = list(result.kept)
+    assert kept["problem"] == PAIRS[high][0] and kept[RLT_REWARD] >= floor
+    [floored] = [r for r in result.rejected if r["rejected_reason"] == BELOW_FLOOR]
+    assert floored["problem"] == PAIRS[low][0]
+    assert floored[RLT_REWARD] == pytest.approx(bests[low], abs=1e-5) and floored[RLT_REWARD] < floor
+    assert floored["rejected_stage"] == "rlt_select" and floored[RLT_SOLUTION_TERM] is not None
+    # the funnel (as a pipeline records it) shows it like any other reason
+    run = PipelineRecord()
+    run.record(result)
+    assert "rlt_below_floor: 1" in run.funnel.table()
+    assert run.funnel.to_dict()["stages"][0]["rejected"][BELOW_FLOOR] == 1
+    # no floor (the default) keeps both pairs' best, however low
+    assert select_best_explanations(data, scorer, progress=False).stats.rows_out == 2
+
+
+def test_best_of_k_floor_on_plain_rewards():
+    groups, issues, order = ["a", "a", "b", "b", "c"], [None] * 5, [0, 1, 0, 1, 0]
+    reasons = best_of_k_reasons(groups, [-1.0, -2.0, -4.0, -5.0, math.nan], issues, order, min_reward=-2.5)
+    # a passes; b's best is below the floor (its loser stays rlt_not_best); a NaN reward never passes a floor
+    assert reasons == [None, NOT_BEST, BELOW_FLOOR, NOT_BEST, BELOW_FLOOR]
+    assert best_of_k_reasons(["a"], [-2.5], [None], [0], min_reward=-2.5) == [None]  # the floor itself passes
+
+
+def test_floor_must_be_a_finite_number_and_the_recipes_set_one():
+    assert RLTSelectConfig().rlt_min_reward is None
+    for bad in (math.nan, math.inf, "low"):
+        with pytest.raises(ValueError, match="rlt_min_reward"):
+            RLTSelectConfig(rlt_min_reward=bad)  # type: ignore[arg-type]
+    recipes = sorted(
+        (Path(__file__).resolve().parents[1] / "pipelines" / "recipes").glob("rlt_explain*.yaml")
+    )
+    assert len(recipes) >= 2
+    for recipe in recipes:
+        floor = yaml.safe_load(recipe.read_text())["rlt_min_reward"]
+        assert RLTSelectConfig(rlt_min_reward=floor).rlt_min_reward == floor < 0

@@ -3,13 +3,17 @@
 Every explanation a teacher wrote for a (question, solution) pair gets the RLT reward (`openr1_data.curate.rlt_scoring`):
 the student's log-likelihood of the solution after the explanation, minus the teacher-student KL term over the
 explanation. Per pair, the explanation with the highest reward is kept; the others go to the side output with the
-reason `rlt_not_best`, and explanations the reward penalises (no closing tag, empty) with `rlt_<issue>`. The reward
-and its two terms are columns of every scored row (`rlt_reward`, `rlt_solution_term`, `rlt_kl_term`), so the SFT
-export and the rejected config both show why a row won or lost.
+reason `rlt_not_best`, and explanations the reward penalises (no closing tag, empty) with `rlt_<issue>`. With a
+floor (`rlt_min_reward`), a best explanation whose reward is below it is rejected too (`rlt_below_floor`: that pair
+keeps no explanation), since best-of-K alone keeps the best of K however bad. The reward and its two terms are
+columns of every scored row (`rlt_reward`, `rlt_solution_term`, `rlt_kl_term`), so the SFT export and the rejected
+config both show why a row won or lost.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,8 +26,11 @@ from openr1_data.curate.rlt_scoring import RLTRewardConfig, RLTScore, RLTScorer
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.schema import PROBLEM, PROBLEM_ID, SOLUTION, ContractError, require_columns
 
+logger = logging.getLogger(__name__)
+
 STAGE = "rlt_select"
 NOT_BEST = "rlt_not_best"
+BELOW_FLOOR = "rlt_below_floor"  # the best explanation of its pair, but below `rlt_min_reward`
 RLT_REWARD, RLT_ISSUE = "rlt_reward", "rlt_issue"  # the reward, and why a penalty replaced it
 RLT_SOLUTION_TERM, RLT_KL_TERM = "rlt_solution_term", "rlt_kl_term"  # reward = solution term - KL term
 SCORE_COLUMNS = (RLT_REWARD, RLT_SOLUTION_TERM, RLT_KL_TERM, RLT_ISSUE)
@@ -48,6 +55,26 @@ class RLTSelectConfig:
         default=256,
         metadata={"help": "explanations scored per progress step (forward batches: rlt_batch_size)"},
     )
+    rlt_min_reward: float | None = field(
+        default=None,
+        metadata={
+            "help": "floor of best-of-K: a pair whose best explanation has an RLT reward below this keeps none "
+            "(rejected as rlt_below_floor). The reward is in nats per token: the student's mean log-prob of the "
+            "solution tokens after the explanation (+ 0.01 x their min) minus 3 x the mean teacher-student "
+            "log-prob gap over the explanation (+ 0.03 x its max), with the default weights; 0 is the top, and "
+            "the scale depends on the student (SmolLM2-135M: about -1 to -2 for sound explanations, -2 to -5 "
+            "for wrong or off-topic ones), so each recipe sets its own. None: no floor"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        value = self.rlt_min_reward
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+        ):
+            raise ValueError(
+                f"--rlt_min_reward must be a finite number (an RLT reward, e.g. -2.5) or unset, got {value!r}"
+            )
 
 
 def build_scorer(reward_cfg: RLTRewardConfig, select_cfg: RLTSelectConfig, teacher_model: str) -> RLTScorer:
@@ -100,22 +127,43 @@ def score_explanations(
     return out.add_column(RLT_ISSUE, [s.issue for s in scores], feature=Value("string"))
 
 
-def best_of_k_reasons(groups: list, rewards: list[float], issues: list[str | None], order: list[int]) -> list:
-    """Per group, None for the highest reward among unpenalised rows (ties: lowest `order`), else the reason."""
+def best_of_k_reasons(
+    groups: list,
+    rewards: list[float],
+    issues: list[str | None],
+    order: list[int],
+    min_reward: float | None = None,
+) -> list:
+    """Per group, None for the highest reward among unpenalised rows (ties: lowest `order`), else the reason.
+
+    With `min_reward`, that best row is `BELOW_FLOOR` when its reward is below it (or NaN); the others of its group
+    stay `NOT_BEST`, so `BELOW_FLOOR` counts the pairs the floor left without an explanation.
+    """
     best: dict = {}
     for i, (g, r, issue) in enumerate(zip(groups, rewards, issues, strict=True)):
         if issue is None and (g not in best or (-r, order[i]) < (-rewards[best[g]], order[best[g]])):
             best[g] = i
+
+    def winner(i: int) -> str | None:
+        return None if min_reward is None or rewards[i] >= min_reward else BELOW_FLOOR
+
     return [
-        f"rlt_{issue}" if issue is not None else (None if best[g] == i else NOT_BEST)
+        f"rlt_{issue}" if issue is not None else (winner(i) if best[g] == i else NOT_BEST)
         for i, (g, issue) in enumerate(zip(groups, issues, strict=True))
     ]
 
 
 def select_best_explanations(
-    traces: Dataset, scorer: RLTScorer, *, chunk: int = 256, progress: bool = True, stage: str = STAGE
+    traces: Dataset,
+    scorer: RLTScorer,
+    *,
+    chunk: int = 256,
+    progress: bool = True,
+    stage: str = STAGE,
+    min_reward: float | None = None,
 ) -> StageResult:
-    """Score every explanation and keep the best one per problem; the rest go to the side output with a reason."""
+    """Score every explanation and keep the best one per problem, if its reward reaches `min_reward` (None: no
+    floor); the rest go to the side output with a reason."""
     if len(traces) == 0:
         empty = traces
         for name in SCORE_COLUMNS:
@@ -128,5 +176,14 @@ def select_best_explanations(
             f"RLT selection: every row needs a `{group}` (the pair its explanation belongs to)"
         )
     order = scored["sample_index"] if "sample_index" in scored.column_names else list(range(len(scored)))
-    reasons = best_of_k_reasons(scored[group], scored[RLT_REWARD], scored[RLT_ISSUE], order)
+    reasons = best_of_k_reasons(scored[group], scored[RLT_REWARD], scored[RLT_ISSUE], order, min_reward)
+    floored = reasons.count(BELOW_FLOOR)
+    if floored and None not in reasons:  # nothing kept: the floor may not fit this student's scale
+        logger.warning(
+            "RLT selection: the floor rlt_min_reward=%g rejected the best explanation of every pair (%d). The "
+            "reward's scale depends on the student: compare with the rlt_reward column of the rejected rows "
+            "and lower the floor if the explanations read well.",
+            min_reward,
+            floored,
+        )
     return split_by_reason(scored, reasons, stage)
