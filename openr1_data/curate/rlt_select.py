@@ -63,7 +63,8 @@ class RLTSelectConfig:
             "solution tokens after the explanation (+ 0.01 x their min) minus 3 x the mean teacher-student "
             "log-prob gap over the explanation (+ 0.03 x its max), with the default weights; 0 is the top, and "
             "the scale depends on the student (SmolLM2-135M: about -1 to -2 for sound explanations, -2 to -5 "
-            "for wrong or off-topic ones), so each recipe sets its own. None: no floor"
+            "for wrong or off-topic ones), so each recipe sets its own. None: no floor (on the command line, "
+            "-1000000 turns a recipe's floor off)"
         },
     )
 
