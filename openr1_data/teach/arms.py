@@ -167,7 +167,12 @@ def build_arms(arms: list[str], train: Dataset, traces: Dataset, style: str, fol
             if len(kept):
                 scorer = build_scorer(curation.rlt_reward, curation.rlt_select, curation.teacher_model)
                 kept = run.record(
-                    select_best_explanations(kept, scorer, chunk=curation.rlt_select.rlt_score_chunk)
+                    select_best_explanations(
+                        kept,
+                        scorer,
+                        chunk=curation.rlt_select.rlt_score_chunk,
+                        min_reward=curation.rlt_select.rlt_min_reward,
+                    )
                 )
             built.append(build_from_traces("rlt_best", kept, style, folder, trace_answer,
                                            "best RLT explanation per problem by the student's RLT reward", run))  # fmt: skip
