@@ -3,6 +3,10 @@
 torch's default (every core) is right on an idle machine and badly wrong on a shared one: on a loaded 2-core
 machine the quickstart took 731 s with torch's default and 121 s with one thread, for identical output, because
 threads that wait for a busy core stall every matrix multiply. `--num_threads N` overrides the choice.
+
+The choice is made once per process, at its first local model: the load average counts this process's own work
+too, so asking again later (the teach experiment trains and evaluates one student after another) would read our
+own busy core as someone else's and fall back to one thread on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -23,11 +27,17 @@ def free_cores() -> int:
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 
+_first_choice: list[int] = []  # the free cores when this process first asked
+
+
 def set_torch_threads(num_threads: int | None = None) -> int:
-    """Set torch's intra-op threads to `num_threads`, or to the free cores when None; return the number set."""
+    """Set torch's intra-op threads to `num_threads`, or when None to the cores that were free the first time
+    this process asked; return the number set."""
     import torch
 
-    chosen = num_threads if num_threads else free_cores()
+    if not num_threads and not _first_choice:
+        _first_choice.append(free_cores())
+    chosen = num_threads if num_threads else _first_choice[0]
     if chosen != torch.get_num_threads():
         torch.set_num_threads(chosen)
         logger.info("torch uses %d thread(s) (--num_threads to change)", chosen)
