@@ -81,3 +81,4 @@ def test_torch_threads_follow_the_free_cores_unless_asked(one_torch_thread):
     threads._first_choice[0] = 1 if first > 1 else 2
     assert set_torch_threads(None) == threads._first_choice[0] == torch.get_num_threads()
     assert set_torch_threads(1) == 1
+    threads._first_choice.clear()  # later tests choose afresh
