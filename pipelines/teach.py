@@ -38,6 +38,7 @@ from openr1_data.teach.report import write_report
 from openr1_data.teach.runner import run_all
 from openr1_data.teach.settings import check_settings
 from openr1_data.teach.split import split_problems
+from openr1_data.teachers.threads import set_torch_threads
 
 # The defaults of this pipeline live in its recipe only (read when no --config is given).
 RECIPE = Path(__file__).resolve().parent / "recipes" / "teach_cpu.yaml"
@@ -52,6 +53,7 @@ def main(argv: list[str]) -> int:
     )
     folder = Path(teach_cfg.teach_dir)
     check_settings(folder, configs)  # a changed setting fails now, not after the arms that were already run
+    set_torch_threads(gen_cfg.num_threads)  # chosen now, before our own work loads the machine; kept for every arm
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     run = PipelineRecord()

@@ -80,5 +80,5 @@ def test_torch_threads_follow_the_free_cores_unless_asked(one_torch_thread):
     # Later calls keep the first choice: the load average then counts this process's own work as well.
     threads._first_choice[0] = 1 if first > 1 else 2
     assert set_torch_threads(None) == threads._first_choice[0] == torch.get_num_threads()
-    assert set_torch_threads(1) == 1
+    assert set_torch_threads(1) == 1 and set_torch_threads(None) == 1  # an explicit choice sticks
     threads._first_choice.clear()  # later tests choose afresh

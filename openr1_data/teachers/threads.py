@@ -31,13 +31,15 @@ _first_choice: list[int] = []  # the free cores when this process first asked
 
 
 def set_torch_threads(num_threads: int | None = None) -> int:
-    """Set torch's intra-op threads to `num_threads`, or when None to the cores that were free the first time
-    this process asked; return the number set."""
+    """Set torch's intra-op threads to `num_threads` (remembered for later calls), or when None to the earlier
+    choice, else to the cores free now; return the number set."""
     import torch
 
-    if not num_threads and not _first_choice:
+    if num_threads:  # an explicit choice is this process's choice from now on
+        _first_choice[:] = [num_threads]
+    elif not _first_choice:
         _first_choice.append(free_cores())
-    chosen = num_threads if num_threads else _first_choice[0]
+    chosen = _first_choice[0]
     if chosen != torch.get_num_threads():
         torch.set_num_threads(chosen)
         logger.info("torch uses %d thread(s) (--num_threads to change)", chosen)
