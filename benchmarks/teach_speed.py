@@ -89,19 +89,15 @@ def make_data(work: Path, problems: int, steps: int, model: str, args: argparse.
 
 
 def ours_sft(model: str, data: str, out: str, steps: int, *, cfg, threads: int):
-    """`runner.train_run`'s trainer settings (its TeachConfig fields), with the benchmark's thread count."""
+    """`runner.train_run`'s trainer settings (`runner.sft_args`), with the benchmark's thread count."""
     from trl import ModelConfig
 
-    from openr1_data.training.configs import DataArguments, SFTConfig
+    from openr1_data.teach.runner import sft_args
+    from openr1_data.training.configs import DataArguments
     from openr1_data.training.sft import train_sft
 
-    training_args = SFTConfig(
-        output_dir=out, max_steps=steps, per_device_train_batch_size=cfg.train_rows_per_step,
-        gradient_accumulation_steps=1, packing=True, max_length=cfg.train_max_length,
-        learning_rate=cfg.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.1, chat_template="chatml",
-        assistant_only_loss=True, seed=0, data_seed=0, logging_steps=1, save_strategy="no", report_to="none",
-        bf16=False, use_cpu=True, disable_tqdm=True, num_threads=threads,
-    )  # fmt: skip
+    training_args = sft_args(replace(cfg, train_steps=steps), 0, Path(out))
+    training_args.num_threads = threads
     model_args = ModelConfig(model_name_or_path=model, dtype=cfg.train_dtype)
     return train_sft(DataArguments(dataset_name=data), training_args, model_args)
 

@@ -16,6 +16,7 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datasets import concatenate_datasets
 
@@ -79,17 +80,12 @@ def fill_budget(arm: ArmData, cfg: TeachConfig, seed: int, target: Path) -> Path
     return target
 
 
-def train_run(arm: ArmData, cfg: TeachConfig, seed: int, paths: RunPaths) -> dict:
-    """Train the student on the arm for the fixed budget; returns what the run saw (steps, tokens, loss)."""
-    from trl import ModelConfig
+def sft_args(cfg: TeachConfig, seed: int, output_dir: Path) -> Any:
+    """The trainer settings every arm gets: the step budget of packed rows, assistant-only loss, ChatML."""
+    from openr1_data.training.configs import SFTConfig
 
-    from openr1_data.training.configs import DataArguments, SFTConfig
-    from openr1_data.training.sft import train_sft
-
-    shutil.rmtree(paths.model, ignore_errors=True)  # a run killed while training starts over
-    data = fill_budget(arm, cfg, seed, paths.data)
-    training_args = SFTConfig(
-        output_dir=str(paths.model),
+    return SFTConfig(
+        output_dir=str(output_dir),
         max_steps=cfg.train_steps,
         per_device_train_batch_size=cfg.train_rows_per_step,
         gradient_accumulation_steps=1,
@@ -109,6 +105,18 @@ def train_run(arm: ArmData, cfg: TeachConfig, seed: int, paths: RunPaths) -> dic
         use_cpu=cfg.train_device == "cpu",
         disable_tqdm=True,
     )
+
+
+def train_run(arm: ArmData, cfg: TeachConfig, seed: int, paths: RunPaths) -> dict:
+    """Train the student on the arm for the fixed budget; returns what the run saw (steps, tokens, loss)."""
+    from trl import ModelConfig
+
+    from openr1_data.training.configs import DataArguments
+    from openr1_data.training.sft import train_sft
+
+    shutil.rmtree(paths.model, ignore_errors=True)  # a run killed while training starts over
+    data = fill_budget(arm, cfg, seed, paths.data)
+    training_args = sft_args(cfg, seed, paths.model)
     model_args = ModelConfig(model_name_or_path=cfg.student_model, dtype=cfg.train_dtype)
     trainer = train_sft(DataArguments(dataset_name=str(data)), training_args, model_args)
     history = [h for h in trainer.state.log_history if "loss" in h]
