@@ -237,6 +237,40 @@ def plot(summary: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+def setup_lines(context: dict[str, Any], arms_info: dict[str, dict]) -> list[str]:
+    """The setup in a few lines and two small tables: command, models, split, budget, evaluation, funnel, arms."""
+    split, budget, ev, gen = (context.get(k, {}) for k in ("split", "budget", "evaluation", "generation"))
+    lines = [
+        f"- command: `{' '.join(context.get('command', []))}`",
+        f"- student `{context.get('student')}`, teacher `{context.get('teacher')}`, problems `{context.get('problems')}`",
+        f"- split (seed {split.get('seed')}): {split.get('train')} training problems, {split.get('heldout')} held "
+        f"out; {split.get('train_removed_by_decontamination')} training problems removed for sharing a "
+        f"{split.get('ngram_size')}-gram with a held-out one (exact and near duplicates removed before the split)",
+        f"- budget of every arm: {budget.get('steps')} steps x {budget.get('rows_per_step')} packed row(s) x "
+        f"{budget.get('tokens_per_row')} tokens, learning rate {budget.get('learning_rate')}; {budget.get('equalised')}",
+        f"- generation (once, for every arm): {gen.get('traces')} traces, styles {gen.get('prompt_styles')}, "
+        f"{gen.get('num_generations')} per problem and style, temperature {gen.get('temperature')}, "
+        f"max {gen.get('max_new_tokens')} tokens",
+        f"- evaluation: greedy pass@1 in the `{ev.get('prompt_style')}` style, max {ev.get('max_new_tokens')} tokens"
+        + (
+            f"; maj@{ev.get('k')} at temperature {ev.get('temperature_of_k')}"
+            if (ev.get("k") or 1) > 1
+            else ""
+        ),
+        f"- seconds (this invocation): {context.get('seconds')}",
+        "",
+        "| stage | in | out | rejected |",
+        "|---|---:|---:|---|",
+    ]
+    for stage in context.get("funnel", []):
+        reasons = ", ".join(f"{k} {v}" for k, v in stage.get("rejected", {}).items()) or "-"
+        lines.append(f"| {stage['stage']} | {stage['rows_in']} | {stage['rows_out']} | {reasons} |")
+    lines += ["", "| arm | conversations | problems | built from |", "|---|---:|---:|---|"]
+    for arm, info in arms_info.items():
+        lines.append(f"| {arm} | {info['conversations']} | {info['problems']} | {info['built_from']} |")
+    return lines
+
+
 def write_report(cfg: TeachConfig, arms_info: dict[str, dict], context: dict[str, Any]) -> tuple[Path, str]:
     """`report.json`, `report.md` and `report.png` in the experiment folder; returns the markdown path and text."""
     folder = Path(cfg.teach_dir)
@@ -246,7 +280,7 @@ def write_report(cfg: TeachConfig, arms_info: dict[str, dict], context: dict[str
     table = markdown(summary, cfg)
     picture = plot(summary, folder / "report.png") if summary["arms"] else None
     md = ["# Does curated data teach better?", "", table]
-    md += ["", "## Setup", "", "```json", json.dumps(context, indent=2, default=str), "```"]
+    md += ["", "## Setup", "", *setup_lines(context, arms_info), "", "Every setting is in `report.json`."]
     md += ["", "## Versions", "", *[f"- {k}: {v}" for k, v in summary["versions"].items()]]
     if picture is not None:
         md += ["", f"![pass@1 and boxed per arm]({picture.name})"]
