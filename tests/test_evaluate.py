@@ -128,3 +128,12 @@ def test_bad_configuration_is_refused(tmp_path):
         EvalConfig(num_samples=0)
     with pytest.raises(ValueError, match="Known benchmarks"):
         evaluate(EvalConfig(benchmarks=["aime_2099"], output_dir=str(tmp_path)), teacher=ScriptedTeacher())
+
+
+def test_every_benchmark_is_checked_before_the_model_loads(tmp_path):
+    # The model folder does not exist: reaching the model would fail on it, so the benchmark error shows the
+    # benchmarks were all loaded first (a typo costs seconds, not a vLLM engine start).
+    cfg = EvalConfig(model=str(tmp_path / "no-such-model"), benchmarks=["math_500", "aime_2099"],
+                     output_dir=str(tmp_path / "eval"))  # fmt: skip
+    with pytest.raises(ValueError, match="unknown benchmark 'aime_2099'"):
+        evaluate(cfg)

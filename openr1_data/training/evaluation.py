@@ -288,12 +288,15 @@ def benchmark_problems(name: str, limit: int | None = None) -> Dataset:
 
 def evaluate(cfg: EvalConfig, teacher: Teacher | None = None) -> list[BenchmarkScore]:
     """Generate k answers per item of every benchmark, judge them, aggregate, and write the reports."""
+    # Every benchmark loads before the model does: a typo or a missing offline copy fails in seconds, not after
+    # a vLLM engine has started.
+    items = {name: benchmark_problems(name, cfg.limit) for name in cfg.benchmarks}
     own = teacher is None
     teacher = teacher or build_teacher(cfg.generation_config(cfg.benchmarks[0]))
     scores = []
     try:
         for name in cfg.benchmarks:
-            problems = benchmark_problems(name, cfg.limit)
+            problems = items[name]
             result, summary = generate_traces(problems, cfg.generation_config(name), teacher=teacher)
             if len(result.rejected):
                 raise ValueError(
