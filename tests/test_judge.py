@@ -247,3 +247,14 @@ def test_nothing_to_judge_needs_no_judge(verified):
     judged, stats = judge_traces(settled, JudgeConfig(judge_progress=False))  # no model: never built
     assert stats.sent == 0 and stats.not_needed == 2
     assert judged["correct"] == settled["correct"] and judged["judge_reply"] == [None, None]
+
+
+def test_a_trace_whose_server_gave_no_finish_reason_is_treated_like_a_cut_one():
+    from openr1_data.curate.llm_judge import judge_reason
+
+    config = JudgeConfig(judge_model="judge-model")
+    for finish in ("length", "unknown"):  # no answer found and no word on why it ended: likely cut
+        assert judge_reason(None, None, None, finish, "7", "and then", config) == "truncated"
+    assert judge_reason(None, None, None, "stop", "7", "and then", config) is None
+    assert judge_reason(None, None, "7", "unknown", "7", "7", config) is None  # an answer was found: judged
+    assert judge_reason(None, None, None, "unknown", "7", "and then", JudgeConfig(judge_truncated=True)) is None

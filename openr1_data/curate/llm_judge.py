@@ -30,6 +30,7 @@ from datasets import Dataset, Value
 
 from openr1_data.schema import ANSWER, PROBLEM, ContractError, arrow_column, require_columns
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
+from openr1_data.teachers.base import UNKNOWN_FINISH
 from openr1_data.text import final_answer, split_think
 
 CORRECT = "correct"
@@ -244,7 +245,9 @@ def judge_reason(
         return "no_gold"
     if not response.strip():
         return "no_response"
-    if finish_reason == "length" and not (predicted or "").strip() and not config.judge_truncated:
+    # "unknown": a server that did not say why it stopped; with no answer found, as likely cut as "length"
+    cut = finish_reason in ("length", UNKNOWN_FINISH)
+    if cut and not (predicted or "").strip() and not config.judge_truncated:
         return "truncated"
     return None
 

@@ -39,9 +39,13 @@ class SamplingParams:
         return self.temperature <= 0.0
 
 
+# Why a completion ended: on its own, at the token budget, or nobody says (a server that gave no reason).
+STOP, LENGTH, UNKNOWN_FINISH = "stop", "length", "unknown"
+
+
 @dataclass
 class Completion:
-    """One generated completion: text, why it ended ("stop" or "length") and how many tokens it has."""
+    """One generated completion: text, why it ended (`STOP`, `LENGTH`, `UNKNOWN_FINISH`) and its token count."""
 
     text: str
     finish_reason: str

@@ -39,7 +39,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from openr1_data.secrets import redact, redact_url
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher, continues_assistant
+from openr1_data.teachers.base import (
+    UNKNOWN_FINISH,
+    Completion,
+    Prompt,
+    SamplingParams,
+    Teacher,
+    continues_assistant,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +56,6 @@ CONTINUATION_MODES = ("auto", "chat", "completions")
 _LENGTH_REASONS = {"length", "max_tokens", "max_length", "model_length"}
 # ... and those that mean "ended on its own" (OpenAI/vLLM "stop", TGI "eos_token"/"stop_sequence", Anthropic)
 _STOP_REASONS = {"stop", "eos", "eos_token", "stop_sequence", "end_turn"}
-UNKNOWN_FINISH = "unknown"
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 _T = TypeVar("_T")
 _SEED_MODULO = 2**31 - 1
