@@ -16,6 +16,8 @@ def test_which_traces_are_forced():
     assert not needs_forcing(Completion("<think>done</think> \\boxed{1}", "length", 10))
     assert not needs_forcing(Completion("<think>stopped early", "stop", 4))
     assert needs_forcing(Completion("<think>stopped early", "stop", 4), also_on_stop=True)
+    assert needs_forcing(Completion("<think>ended, nobody says why", "unknown", 10))  # as a cut one
+    assert not needs_forcing(Completion("<think>done</think> \\boxed{1}", "unknown", 10))
 
 
 def test_continuation_extends_a_prefilled_assistant_turn():

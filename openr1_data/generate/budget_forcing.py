@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from openr1_data.prompts.styles import RLT_EXPLANATION_CLOSE
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher, continues_assistant
+from openr1_data.teachers.base import (
+    LENGTH,
+    STOP,
+    UNKNOWN_FINISH,
+    Completion,
+    Prompt,
+    SamplingParams,
+    Teacher,
+    continues_assistant,
+)
 from openr1_data.text import THINK_CLOSE
 
 FORCED_ANSWER_PREFIX = "Therefore, the final answer is \\boxed{"
@@ -20,10 +29,12 @@ FORCED_ANSWER_PREFIX = "Therefore, the final answer is \\boxed{"
 
 def needs_forcing(completion: Completion, also_on_stop: bool = False) -> bool:
     """A trace is forced when generation hit its token budget while still inside the think block (and, with
-    `also_on_stop`, when the model ended its turn without ever closing the block)."""
+    `also_on_stop`, when the model ended its turn without ever closing the block). A server that gave no finish
+    reason ("unknown") leaves a think block open as a cut trace does, and is forced like one."""
     if THINK_CLOSE in completion.text:
         return False
-    return completion.finish_reason == "length" or (also_on_stop and completion.finish_reason == "stop")
+    cut = completion.finish_reason in (LENGTH, UNKNOWN_FINISH)
+    return cut or (also_on_stop and completion.finish_reason == STOP)
 
 
 def forced_suffix(text: str) -> str:
