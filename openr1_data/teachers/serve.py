@@ -1,7 +1,9 @@
 """Start and stop a local OpenAI-compatible teacher server (`transformers serve`) for tests and pipelines.
 
     with start_transformers_serve("path/to/model") as server:
-        teacher = OpenAITeacher(server.model, base_url=server.base_url, tokenizer=server.model)
+        # it decodes greedily unless a request carries a sampling generation config (SmolLM2's has no do_sample)
+        sampling = {"generation_config": sampling_generation_config(server.model)}  # openr1_data.pipeline
+        teacher = OpenAITeacher(server.model, base_url=server.base_url, tokenizer=server.model, extra_body=sampling)
         ...
 
 The server runs in its own process group, writes its log to a file (a pipe could fill up and block it), and is
