@@ -11,7 +11,6 @@ A pipeline script parses its configs, then reads as the data flow:
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ from openr1_data.publish import EmptyDatasetError, build_provenance, publish_loc
 from openr1_data.schema import ANSWER, PROBLEM, TRACE_COLUMNS, ContractError, require_columns
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
 from openr1_data.teachers import Teacher
+from openr1_data.teachers.serve import sampling_generation_config
 
 
 @dataclass
@@ -283,17 +283,6 @@ class TeacherServerConfig:
     serve_startup_timeout: float = field(
         default=300.0, metadata={"help": "seconds to wait for the server to answer"}
     )
-
-
-def sampling_generation_config(model_path: str) -> str:
-    """The model's generation config with sampling switched on, as JSON for `transformers serve`'s
-    `generation_config` request field: the server samples only when the model's own config says `do_sample`
-    (SmolLM2's does not), whatever `temperature` a request asks for."""
-    from transformers import GenerationConfig
-
-    config = GenerationConfig.from_pretrained(model_path).to_dict()
-    config.pop("transformers_version", None)
-    return json.dumps({**config, "do_sample": True})
 
 
 @contextmanager

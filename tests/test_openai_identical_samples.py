@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from openr1_data.generate.server_pool import as_streaming
-from openr1_data.pipeline import sampling_generation_config
 from openr1_data.teachers.base import Completion, SamplingParams
 from openr1_data.teachers.openai_backend import IDENTICAL_MIN_TOKENS, IdenticalSamples, OpenAITeacher
-from openr1_data.teachers.serve import start_transformers_serve
+from openr1_data.teachers.serve import sampling_generation_config, start_transformers_serve
 
 PROMPTS = [
     [{"role": "user", "content": "What is 3 + 4?"}],

@@ -337,7 +337,7 @@ def identical_samples_warning(server: str, temperature: float, samples: int) -> 
         "own generation config lacks do_sample, e.g. SmolLM2), and then every sample of a problem is the same. "
         "Fix: run the pipeline with --serve_teacher true (it starts `transformers serve` and sends one), serve "
         "the model with vLLM or SGLang, or from Python pass OpenAITeacher(..., extra_body={'generation_config': "
-        "sampling_generation_config(MODEL_FOLDER)}) (openr1_data.pipeline). Warned once per teacher; "
+        "sampling_generation_config(MODEL_FOLDER)}) (openr1_data.teachers.serve). Warned once per teacher; "
         "teacher.monitor.identical_prompts counts such prompts."
     )
 

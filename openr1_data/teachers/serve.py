@@ -2,7 +2,7 @@
 
     with start_transformers_serve("path/to/model") as server:
         # it decodes greedily unless a request carries a sampling generation config (SmolLM2's has no do_sample)
-        sampling = {"generation_config": sampling_generation_config(server.model)}  # openr1_data.pipeline
+        sampling = {"generation_config": sampling_generation_config(server.model)}
         teacher = OpenAITeacher(server.model, base_url=server.base_url, tokenizer=server.model, extra_body=sampling)
         ...
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -176,3 +177,14 @@ def start_transformers_serve(
         server.stop()
         raise
     return server
+
+
+def sampling_generation_config(model_path: str) -> str:
+    """The model's generation config with sampling switched on, as JSON for `transformers serve`'s
+    `generation_config` request field: the server samples only when the model's own config says `do_sample`
+    (SmolLM2's does not), whatever `temperature` a request asks for."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig.from_pretrained(model_path).to_dict()
+    config.pop("transformers_version", None)
+    return json.dumps({**config, "do_sample": True})
