@@ -416,6 +416,25 @@ def accuracy_inputs(view: TraceView) -> tuple[str | None, str | None, str | None
     return view.gold, view.parsed.predicted_answer, view.parsed.final
 
 
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers written in `text` (`3`, `54`, `0.5`; thousands separators are not joined)."""
+    return set(_NUMBER.findall(text or ""))
+
+
+def judge_explanation_grounding(explanation: str, solution: str, gold: str | None, min_share: float) -> Judgement:
+    """An RLT explanation against the numbers its reference solution works with (every number of the solution
+    except the final answer): an explanation that uses fewer than `min_share` of them does not explain that
+    solution ("The answer is 11.", "a classic logic puzzle"). Solutions without such numbers pass unjudged."""
+    working = numbers_in(solution) - numbers_in(gold or "")
+    if not working:
+        return Judgement(None)
+    share = len(working & numbers_in(explanation)) / len(working)
+    return Judgement(share, None if share >= min_share else "rlt_ungrounded")
+
+
 def judge_explanation_answer(agrees: bool | None) -> Judgement:
     """An RLT explanation against its reference solution: the answer the explanation states (`agrees`: the
     math-verify verdict of that answer against the gold; None when it states none or it cannot be compared).

@@ -17,6 +17,9 @@ from openr1_data.schema import REJECT_REASON, REJECT_STAGE, ContractError
 RLT_END = "<|end_of_explanation|>"
 
 
+HANA = "Hana starts with 3 and adds 8: 3 + 8 = 11. The answer is $\\boxed{11}$."
+
+
 def make_trace(completion: str, *, style: str = "r1", **overrides) -> dict:
     """A trace row as generation writes it (parsed with the style's own parser)."""
     row = {
@@ -123,6 +126,31 @@ CASES = [
         make_trace(f"a {RLT_END} b {RLT_END}", style="rlt"),
         {},
         "multiple_explanation_close",
+    ),
+    (
+        "rlt explanation that only restates the answer",
+        make_trace("The answer is $11$.\n" + RLT_END, style="rlt", solution=HANA, answer="11"),
+        {},
+        "rlt_ungrounded",
+    ),
+    (
+        "rlt explanation with none of the solution's numbers",
+        make_trace("A classic logic puzzle, solved in 100 steps.\n" + RLT_END, style="rlt", solution=HANA,
+                   answer="11"),  # fmt: skip
+        {},
+        "rlt_ungrounded",
+    ),
+    (
+        "rlt explanation working with the solution's numbers",
+        make_trace("She had 3 and got 8 more, so 3 + 8.\n" + RLT_END, style="rlt", solution=HANA, answer="11"),
+        {},
+        None,
+    ),
+    (
+        "rlt grounding check off",
+        make_trace("The answer is $11$.\n" + RLT_END, style="rlt", solution=HANA, answer="11"),
+        {"rlt_min_grounding": 0.0},
+        None,
     ),
     (
         "rlt without solution",

@@ -225,8 +225,9 @@ def test_rlt_explain_end_to_end_keeps_the_best_explanation_per_pair(
         ["--config", str(ROOT / "pipelines" / "recipes" / "rlt_explain_cpu.yaml"),
          "--problems", str(stratos_pairs(tmp_path / "pairs.jsonl")), "--layout", "auto", "--limit", "10",
          *BENCHMARKS, "--teacher_model", early_stop_model, "--rlt_student_model", early_stop_model,
-         "--num_generations", "3", "--max_new_tokens", "12",
-         "--rlt_min_reward", "-1000000",  # a random model scores far below the recipe's floor "--output_dir", str(tmp_path / "gen"),
+         "--num_generations", "3", "--max_new_tokens", "12", "--output_dir", str(tmp_path / "gen"),
+         # a random model scores far below the recipe's floor and writes none of the solutions' numbers
+         "--rlt_min_reward", "-1000000", "--rlt_min_grounding", "0",
          "--dataset_dir", str(folder)]
     )  # fmt: skip
     assert code == 0

@@ -33,6 +33,7 @@ from openr1_data.judgements import (
     TraceView,
     judge_answer_present,
     judge_explanation_answer,
+    judge_explanation_grounding,
     judge_finished,
     judge_language,
     judge_min_length,
@@ -98,6 +99,13 @@ class FilterConfig:
             "(math-verify); explanations that state none pass this check"
         },
     )
+    rlt_min_grounding: float = field(
+        default=0.5,
+        metadata={
+            "help": "rlt: reject explanations that use less than this share of the numbers the reference "
+            "solution works with (all but its final answer), e.g. 'The answer is 11.' (0: off)"
+        },
+    )
     reject_wrong_steps: bool = field(
         default=False,
         metadata={
@@ -115,6 +123,8 @@ class FilterConfig:
     def __post_init__(self) -> None:
         if self.max_tokens is not None and self.max_tokens < self.min_tokens:
             raise ValueError(f"max_tokens ({self.max_tokens}) is below min_tokens ({self.min_tokens})")
+        if not 0 <= self.rlt_min_grounding <= 1:
+            raise ValueError(f"rlt_min_grounding must be in [0, 1], got {self.rlt_min_grounding}")
         if self.max_repetition_share is not None and not 0 <= self.max_repetition_share <= 1:
             raise ValueError(f"max_repetition_share must be in [0, 1], got {self.max_repetition_share}")
 
@@ -163,6 +173,12 @@ def trace_reason(view: TraceView, config: FilterConfig, row: dict | None = None)
         )
     if config.check_explanation_answer and view.kind == "rlt":
         judgements.append(lambda: judge_explanation_answer(explanation_agrees(view)))
+    if config.rlt_min_grounding > 0 and view.kind == "rlt":
+        judgements.append(
+            lambda: judge_explanation_grounding(
+                view.reasoning_text, view.parsed.final, view.gold, config.rlt_min_grounding
+            )
+        )
     if config.reject_wrong_steps:
         judgements.append(lambda: judge_step_correctness(step_verdicts(view, row, config.default_style)))
     for judge in judgements:  # lazily: a trace is not judged further once it fails

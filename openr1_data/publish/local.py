@@ -320,7 +320,8 @@ def publish_local(
 # How a kept row's correctness was established, by the parser of its prompt style.
 JUDGED_BY = {
     "rlt": "final answer = the reference solution given to the teacher (correct by construction, not verified); "
-    "the explanation passed the format checks and does not state another answer",
+    "the explanation passed the format checks, uses the solution's working numbers and does not state another "
+    "answer",
     "code": "the extracted program ran against the problem's tests in the sandbox",
     "mcq": "the chosen letter matched the gold letter",
 }
