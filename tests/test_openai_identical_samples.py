@@ -39,11 +39,8 @@ def greedy_model_dir(tiny_model_dir, tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def greedy_served(greedy_model_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    server = start_transformers_serve(greedy_model_dir, startup_timeout=120, log_path=log)
-    try:
+    with start_transformers_serve(greedy_model_dir, startup_timeout=120, log_path=log) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _warnings(caplog) -> list[str]:

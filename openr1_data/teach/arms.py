@@ -137,7 +137,9 @@ def build_arms(arms: list[str], train: Dataset, traces: Dataset, style: str, fol
     rlt = traces.filter(lambda s: s == "rlt", input_columns="prompt_style")
     r1 = traces.filter(lambda s: s != "rlt", input_columns="prompt_style")
     built: list[ArmData] = []
-    curated = None
+    curated, curated_run = r1, PipelineRecord()
+    if {"curated", "step_checked"} & set(arms):  # both arms start from the same curation
+        _, curated = curate_traces(curated_run, r1, curation.verify, curation.filters, curation.selection)
     for arm in arms:
         if arm == "base":
             built.append(ArmData("base", 0, 0, None, "no training"))
@@ -147,10 +149,6 @@ def build_arms(arms: list[str], train: Dataset, traces: Dataset, style: str, fol
             built.append(build_from_traces("uncurated", r1, style, folder, raw_answer,
                                            "every R1 trace, as written"))  # fmt: skip
         elif arm in ("curated", "step_checked"):
-            if curated is None:
-                run = PipelineRecord()
-                _, curated = curate_traces(run, r1, curation.verify, curation.filters, curation.selection)
-                curated_run = run
             if arm == "curated":
                 built.append(build_from_traces("curated", curated, style, folder, trace_answer,
                                                "R1 traces kept by verify, filter and select", curated_run))  # fmt: skip

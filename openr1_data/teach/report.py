@@ -21,6 +21,7 @@ from openr1_data.secrets import redact_config
 from openr1_data.teach.config import TeachConfig
 from openr1_data.teach.runner import TRAINED, run_paths, seeds_of
 from openr1_data.teach.split import HELDOUT
+from openr1_data.training.evaluation import percentile_interval
 
 METRICS = ("correct", "finished", "closed_think", "boxed")
 LABELS = {"correct": "pass@1", "finished": "stopped on EOS", "closed_think": "closed think", "boxed": "boxed"}
@@ -91,7 +92,8 @@ def bootstrap(results: list[ArmResult], resamples: int, seed: int = 0) -> dict[s
 
 
 def interval(draws: np.ndarray) -> tuple[float, float]:
-    return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    """The 95% percentile interval of bootstrap draws."""
+    return percentile_interval(draws)
 
 
 def summarize(cfg: TeachConfig, arms_info: dict[str, dict]) -> dict[str, Any]:

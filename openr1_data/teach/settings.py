@@ -15,14 +15,26 @@ from openr1_data.secrets import redact_config
 SETTINGS = "settings.json"
 # Fields that change how fast, not what: a rerun may change them freely.
 FREE = {"arms", "seeds", "keep_models", "bootstrap_resamples", "teach_dir", "train_device", "rlt_device"}
-FREE_PARTS = ("batch", "num_proc", "threads", "chunk", "progress", "concurrency", "timeout", "retries", "backoff")
+FREE_PARTS = (
+    "batch",
+    "num_proc",
+    "threads",
+    "chunk",
+    "progress",
+    "concurrency",
+    "timeout",
+    "retries",
+    "backoff",
+)
 
 
 def recorded(configs: list[Any]) -> dict[str, Any]:
     """Every field of every config that decides the experiment's results, by config and field name."""
     out: dict[str, Any] = {}
     for config in configs:
-        fields = {k: v for k, v in asdict(config).items() if k not in FREE and not any(p in k for p in FREE_PARTS)}
+        fields = {
+            k: v for k, v in asdict(config).items() if k not in FREE and not any(p in k for p in FREE_PARTS)
+        }
         out[type(config).__name__] = redact_config(fields)
     return json.loads(json.dumps(out, default=str))  # as it reads back from the file
 

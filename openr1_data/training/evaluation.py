@@ -190,9 +190,15 @@ def bootstrap_interval(
     if len(data) == 0:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    return percentile_interval(data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1), level)
+
+
+def percentile_interval(draws: Any, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` share of bootstrap draws (a numpy array of resampled statistics)."""
+    import numpy as np
+
     tail = (1 - level) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+    return float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
 
 
 def score_records(records: Sequence[dict], benchmark: str, k: int) -> BenchmarkScore:
