@@ -19,22 +19,27 @@ the old folder or the new one, never a mix.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
 
 from openr1_data.funnel import Funnel
-from openr1_data.schema import ContractError
+from openr1_data.schema import ContractError, arrow_column
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"
 FUNNEL_FILE = "funnel.json"
+LINEAGE_FILE = "lineage.json"  # what the folder was made from: openr1_data.lineage
+LOCK_FILE = ".lock"
+TRACE_ID = "trace_id"
 
 
 def read_dataset(source: str | os.PathLike, *, config: str | None = None, split: str = "train") -> Dataset:
@@ -50,7 +55,7 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
         return read_file(path, builder)
     if path.is_dir():
         if is_stage_folder(path):
-            return read_parquet_folder(require_complete(path) / DATA_DIR)
+            return unique_traces(read_parquet_folder(require_complete(path) / DATA_DIR))
         if (
             (path / "dataset_info.json").exists()
             or (path / "state.json").exists()
@@ -169,6 +174,18 @@ def read_parquet_folder(folder: str | os.PathLike) -> Dataset:
     return load_dataset("parquet", data_files=shards, split="train")
 
 
+def unique_traces(dataset: Dataset) -> Dataset:
+    """A stage folder's rows with every `trace_id` once (the first copy): a reader never sees a trace twice, even
+    in a folder two writers filled before the generation lock existed."""
+    if TRACE_ID not in dataset.column_names or len(dataset) == 0:
+        return dataset
+    ids = arrow_column(dataset, TRACE_ID).to_pylist()
+    first: dict[Any, int] = {}
+    for i, tid in enumerate(ids):
+        first.setdefault(tid, i)
+    return dataset if len(first) == len(ids) else dataset.select(sorted(first.values()))
+
+
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
@@ -202,8 +219,10 @@ def write_stage_folder(
     rejected: Mapping[str, Dataset],
     funnel: Funnel,
     reports: Mapping[str, dict] | None = None,
+    lineage: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a complete stage folder (kept rows, `rejected/<stage>/`, `<name>.json` reports, funnel) atomically.
+    """Write a complete stage folder (kept rows, `rejected/<stage>/`, `<name>.json` reports, `lineage.json`,
+    funnel) atomically.
 
     Everything goes into a hidden sibling folder first, which then replaces `output_dir` by rename; hidden copies
     left by a killed earlier write are removed first."""
@@ -216,6 +235,8 @@ def write_stage_folder(
         write_dataset(rows, tmp / REJECTED_DIR / stage)
     for name, report in (reports or {}).items():
         (tmp / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
+    if lineage is not None:
+        (tmp / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2, default=str))
     funnel.save(tmp / FUNNEL_FILE)
     replace_folder(tmp, out)
     return out
@@ -249,3 +270,30 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextmanager
+def hold_folder_lock(folder: str | os.PathLike, command: str) -> Iterator[None]:
+    """Hold `folder`'s writer lock for a block; a second writer is refused with a message naming the first.
+
+    An OS file lock (`flock`): the kernel releases it when its process dies, so a killed run never leaves the
+    folder locked."""
+    path = Path(folder) / LOCK_FILE
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ContractError(
+                f"{folder} is being written by {holder} right now; two runs into one folder would store traces "
+                "twice. Wait for it to finish (or stop it), or choose another --output_dir."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"`openr1-data {command}` (pid {os.getpid()})")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing the descriptor releases the lock

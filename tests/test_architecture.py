@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "openr1_data"
 # Layers, lowest first. A module may import its own layer's modules and lower layers, never a higher one.
 LAYERS = [
     {"openr1_data", "schema", "text", "secrets", "config", "procs"},
-    {"funnel", "io", "teachers.base"},
+    {"funnel", "io", "lineage", "teachers.base"},
     {"prompts"},
     {"judgements"},
     {"sources", "teachers", "dedup"},
@@ -31,6 +31,7 @@ TOP_LEVEL = {
     "judgements",
     "text",
     "io",
+    "lineage",
     "config",
     "secrets",
     "procs",

@@ -7,13 +7,20 @@ Every stage command reads `--input` (a stage folder's kept rows, a file, a datas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
 
 from datasets import Dataset
 
+from openr1_data.config import parse_config
 from openr1_data.funnel import Funnel, StageResult
-from openr1_data.io import read_dataset, read_funnel, write_stage_folder
+from openr1_data.io import FUNNEL_FILE, LINEAGE_FILE, read_dataset, read_funnel, write_stage_folder
+from openr1_data.lineage import make_record, read_record
+from openr1_data.schema import ContractError
+from openr1_data.secrets import redact_config
 
 
 @dataclass
@@ -31,6 +38,20 @@ class StageIO:
     )
     input_config: str | None = field(default=None, metadata={"help": "Hub dataset config name of the input"})
     input_split: str = field(default="train", metadata={"help": "split of the input to read"})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "replace an existing --output_dir written by another command or other settings (a rerun of "
+            "the same command with the same settings replaces its own folder without it)"
+        },
+    )
+    # Filled by `parse_stage`, recorded in the folder's lineage.json; not flags.
+    command: str = field(default="", init=False, repr=False)
+    argv: list[str] = field(default_factory=list, init=False, repr=False)
+    settings: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_output_outside_input(self.input, self.output_dir)
 
     def read(self) -> Dataset:
         """The input rows (only the kept rows of a stage folder)."""
@@ -41,6 +62,68 @@ class StageIO:
         return read_funnel(self.input)
 
 
+def check_output_outside_input(source: str, output_dir: str, flag: str = "--input") -> None:
+    """Refuse an output folder that is the input, lies inside it, or holds it: writing it would destroy the input."""
+    inp, out = Path(source), Path(output_dir)
+    if not inp.exists():
+        return
+    inp, out = inp.resolve(), out.resolve()
+    if out == inp or out.is_relative_to(inp) or inp.is_relative_to(out):
+        raise ContractError(
+            f"--output_dir {output_dir} {'is' if out == inp else 'overlaps'} {flag} {source}: a stage never "
+            "writes into its input. Choose a new --output_dir, e.g. a sibling folder."
+        )
+
+
+def parse_stage(command: str, dataclass_types: Sequence[type], argv: list[str]) -> tuple[Any, ...]:
+    """Parse a stage command's flags (`StageIO` first, then `dataclass_types`) and claim its output folder.
+
+    The settings and argv are kept on the `StageIO` for the folder's lineage.json. The output folder is checked
+    before any work: it must be new, empty, this same command's earlier output with the same settings, or given
+    with `--overwrite true` (and then be a stage folder: a folder of the user's own is never deleted)."""
+    io, *configs = parse_config([StageIO, *dataclass_types], argv)
+    io.command, io.argv = command, list(argv)
+    io.settings = plain_settings(configs)
+    claim_output_dir(io.output_dir, command, io.settings, io.overwrite)
+    return (io, *configs)
+
+
+def plain_settings(configs: Sequence[Any]) -> dict[str, Any]:
+    """Config dataclasses as the JSON-plain, redacted mapping lineage.json holds (to compare reruns)."""
+    settings = {type(c).__name__: asdict(c) for c in configs if is_dataclass(c) and not isinstance(c, type)}
+    return json.loads(json.dumps(redact_config(settings), default=str))  # the form lineage.json holds
+
+
+def claim_output_dir(output_dir: str, command: str, settings: dict[str, Any], overwrite: bool) -> None:
+    """Refuse to replace a folder the user did not ask to replace (see `parse_stage`)."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ContractError(f"--output_dir {output_dir} is a file; choose a folder path")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    record = read_record(out)
+    if record and record.get("command") == command and record.get("settings") == settings:
+        return  # the same command with the same settings: its result replaces its own earlier one
+    is_stage = record is not None or (out / FUNNEL_FILE).is_file() or (out / "data").is_dir()
+    if overwrite and is_stage:
+        return
+    if overwrite:
+        raise ContractError(
+            f"--output_dir {output_dir} is not empty and is not a stage folder (no {FUNNEL_FILE} or "
+            f"{LINEAGE_FILE}); refusing to delete it even with --overwrite. Choose a new or empty folder."
+        )
+    what = (
+        f"the output of `openr1-data {record.get('command')}`"
+        + (" with other settings" if record.get("command") == command else "")
+        if record
+        else "other files"
+    )
+    raise ContractError(
+        f"--output_dir {output_dir} already holds {what}. Pass --overwrite true to replace it, or choose a new "
+        "--output_dir."
+    )
+
+
 def write_results(
     io: StageIO,
     kept: Dataset,
@@ -48,12 +131,22 @@ def write_results(
     reports: Mapping[str, dict] | None = None,
     funnel: Funnel | None = None,
 ) -> Funnel:
-    """Write a command's stage folder: `kept`, one `rejected/<stage>/` per result, the reports and the funnel."""
+    """Write a command's stage folder: `kept`, one `rejected/<stage>/` per result, the reports, its lineage.json
+    (the input and the command's settings) and the funnel."""
     funnel = funnel if funnel is not None else io.funnel()
     for result in results:
         funnel.add(result.stats)
     rejected = {result.stats.stage: result.rejected for result in results}
-    write_stage_folder(io.output_dir, kept, rejected, funnel, reports)
+    lineage = make_record(
+        io.command,
+        [result.stats.stage for result in results],
+        io.input,
+        argv=io.argv,
+        settings=io.settings,
+        config=io.input_config,
+        split=io.input_split if io.input_split != "train" else None,
+    )
+    write_stage_folder(io.output_dir, kept, rejected, funnel, reports, lineage=lineage)
     return funnel
 
 

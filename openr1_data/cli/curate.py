@@ -9,8 +9,7 @@ selection (verifying first if the rows have no `correct` column). Both write a s
 
 from __future__ import annotations
 
-from openr1_data.cli.common import StageIO, print_counts, write_results
-from openr1_data.config import parse_config
+from openr1_data.cli.common import parse_stage, print_counts, write_results
 from openr1_data.curate.filters import FilterConfig, filter_traces
 from openr1_data.curate.selection import SelectionConfig, select_traces
 from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_traces
@@ -19,7 +18,7 @@ from openr1_data.funnel import StageResult, split_by_reason
 
 def verify_main(argv: list[str]) -> int:
     """`openr1-data verify`: add `correct` / `verify_error` to every trace and write them all."""
-    io, config = parse_config([StageIO, VerifyConfig], argv)
+    io, config = parse_stage("verify", [VerifyConfig], argv)
     verified = verify_traces(io.read(), config)
     counts = verify_summary(verified)
     result = split_by_reason(verified, [None] * len(verified), stage="verify")  # verification rejects nothing
@@ -30,7 +29,7 @@ def verify_main(argv: list[str]) -> int:
 
 def filter_main(argv: list[str]) -> int:
     """`openr1-data filter`: format/quality filter, then selection; kept and rejected rows plus the funnel."""
-    io, filter_config, selection_config = parse_config([StageIO, FilterConfig, SelectionConfig], argv)
+    io, filter_config, selection_config = parse_stage("filter", [FilterConfig, SelectionConfig], argv)
     dataset = io.read()
     needs_verdicts = selection_config.keep == "correct" or selection_config.uses_pass_rate
     results: list[StageResult] = []

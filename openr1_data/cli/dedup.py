@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 from datasets import Value
 
-from openr1_data.cli.common import StageIO, write_results
-from openr1_data.config import parse_config
+from openr1_data.cli.common import parse_stage, write_results
 from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate, format_report
 from openr1_data.dedup.duplicates import DedupConfig, DedupResult, dedup_exact, dedup_near
 from openr1_data.schema import PROBLEM, PROBLEM_ID, make_problem_id
@@ -36,7 +35,7 @@ class DedupModeArgs:
 
 def dedup_main(argv: list[str]) -> int:
     """Entry point of `openr1-data dedup`."""
-    io, mode, config = parse_config([StageIO, DedupModeArgs, DedupConfig], argv)
+    io, mode, config = parse_stage("dedup", [DedupModeArgs, DedupConfig], argv)
     data = io.read()
     if PROBLEM in data.column_names and PROBLEM_ID not in data.column_names:
         # The contract's stable id, so `duplicate_of_id` names the kept row in every stage's side output.
@@ -66,7 +65,7 @@ def dedup_main(argv: list[str]) -> int:
 
 def decontaminate_main(argv: list[str]) -> int:
     """Entry point of `openr1-data decontaminate`."""
-    io, config = parse_config([StageIO, DecontaminationConfig], argv)
+    io, config = parse_stage("decontaminate", [DecontaminationConfig], argv)
     result = decontaminate(io.read(), config)
     funnel = write_results(io, result.kept, [result], {"decontamination_report": result.report.to_dict()})
     print(funnel.table())

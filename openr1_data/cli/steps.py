@@ -19,8 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import MISSING, asdict
 
-from openr1_data.cli.common import StageIO, write_results
-from openr1_data.config import parse_config
+from openr1_data.cli.common import parse_stage, write_results
 from openr1_data.curate.prm_scoring import PRMSelectConfig, select_by_prm
 from openr1_data.curate.step_labels import StepLabelConfig, label_steps
 from openr1_data.curate.summarize import SummaryConfig, summarize_traces
@@ -53,7 +52,7 @@ TeacherArgs = _teacher_args()
 
 def label_steps_main(argv: list[str]) -> int:
     """`openr1-data label-steps`: segment every trace into steps and label them (rules or rollouts)."""
-    io, config, teacher = parse_config([StageIO, StepLabelConfig, TeacherArgs], argv)
+    io, config, teacher = parse_stage("label-steps", [StepLabelConfig, TeacherArgs], argv)
     generation = None
     if config.labeler == "rollouts":
         config.rollout_dir = config.rollout_dir or f"{io.output_dir.rstrip('/')}-rollouts"
@@ -72,7 +71,7 @@ def label_steps_main(argv: list[str]) -> int:
 
 def prm_select_main(argv: list[str]) -> int:
     """`openr1-data prm-select`: keep the best-of-N traces of each problem by a trained PRM's score."""
-    io, config = parse_config([StageIO, PRMSelectConfig], argv)
+    io, config = parse_stage("prm-select", [PRMSelectConfig], argv)
     result = select_by_prm(io.read(), config)
     funnel = write_results(io, result.kept, [result])
     print(funnel.table())
@@ -82,7 +81,7 @@ def prm_select_main(argv: list[str]) -> int:
 
 def summarize_main(argv: list[str]) -> int:
     """`openr1-data summarize`: a concise, verified `summary` of each trace's reasoning by a second model."""
-    io, config, teacher = parse_config([StageIO, SummaryConfig, TeacherArgs], argv)
+    io, config, teacher = parse_stage("summarize", [SummaryConfig, TeacherArgs], argv)
     config.summary_dir = config.summary_dir or f"{io.output_dir.rstrip('/')}-summaries"
     generation = GenerationConfig(**asdict(teacher), output_dir=config.summary_dir, num_generations=1)
     result, report = summarize_traces(io.read(), config, generation=generation)

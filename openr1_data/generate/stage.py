@@ -25,7 +25,8 @@ from openr1_data.generate.plan import Unit, pending_traces, plan_units, trace_ro
 from openr1_data.generate.scheduler import Forcing, GenerationSummary, TraceScheduler
 from openr1_data.generate.server_pool import ServerPool, as_streaming
 from openr1_data.generate.shards import ShardWriter, load_traces, shard_folder, write_shard, written_trace_ids
-from openr1_data.io import FUNNEL_FILE, REJECTED_DIR, write_dataset
+from openr1_data.io import FUNNEL_FILE, REJECTED_DIR, hold_folder_lock, write_dataset
+from openr1_data.lineage import write_record
 from openr1_data.prompts import get_style
 from openr1_data.schema import TRACE_FEATURES
 from openr1_data.secrets import redact_config
@@ -349,16 +350,34 @@ def generate_traces(
     teacher: Teacher | None = None,
     progress: bool = True,
     funnel: Funnel | None = None,
+    lineage: dict | None = None,
 ) -> tuple[StageResult, GenerationSummary]:
     """Generate (or resume generating) every trace of `problems` × styles × samples into `cfg.output_dir`.
 
     Returns the stage result (kept = all traces of this plan, read back from the shards; rejected = problems a
     style could not render, e.g. RLT without a solution) and a summary of this call. The output is a stage folder:
     shards in `data/` as they are written, then `rejected/generate/`, `generate_report.json` and `funnel.json`
-    (`funnel`'s stages, e.g. problem loading, plus this one) once every trace is there.
+    (`funnel`'s stages, e.g. problem loading, plus this one) once every trace is there, with `lineage` (what the
+    folder was made from, `openr1_data.lineage`) when given. One run at a time writes a folder: a second one is
+    refused while the first holds its lock (a killed run's lock goes with its process).
     """
     styles = [get_style(s) for s in cfg.prompt_styles]
     output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with hold_folder_lock(output_dir, "generate"):
+        return _generate_locked(problems, cfg, styles, output_dir, teacher, progress, funnel, lineage)
+
+
+def _generate_locked(
+    problems: Dataset,
+    cfg: GenerationConfig,
+    styles: list,
+    output_dir: Path,
+    teacher: Teacher | None,
+    progress: bool,
+    funnel: Funnel | None,
+    lineage: dict | None,
+) -> tuple[StageResult, GenerationSummary]:
     check_manifest(cfg, output_dir)
     (output_dir / FUNNEL_FILE).unlink(missing_ok=True)  # incomplete until every trace is written
     own_teacher = teacher is None
@@ -382,16 +401,20 @@ def generate_traces(
     if len(traces) != len(wanted):
         raise RuntimeError(f"expected {len(wanted)} traces in {output_dir}, found {len(traces)}")
     result = _stage_result(problems, styles, reasons, traces, cfg.num_generations)
-    _finish_folder(output_dir, result, summary, Funnel(list(funnel.stages) if funnel else []))
+    _finish_folder(output_dir, result, summary, Funnel(list(funnel.stages) if funnel else []), lineage)
     return result, summary
 
 
-def _finish_folder(output_dir: Path, result: StageResult, summary: GenerationSummary, funnel: Funnel) -> None:
+def _finish_folder(
+    output_dir: Path, result: StageResult, summary: GenerationSummary, funnel: Funnel, lineage: dict | None
+) -> None:
     """The rest of the stage folder once all traces are written; funnel.json last, as the completion mark."""
     write_dataset(result.rejected, output_dir / REJECTED_DIR / "generate")
     report = {**asdict(summary), "finish_reasons": dict(summary.finish_reasons)}
     report["parse_issues"] = dict(summary.parse_issues)
     (output_dir / "generate_report.json").write_text(json.dumps(report, indent=2))
+    if lineage is not None:
+        write_record(output_dir, lineage)
     funnel.add(result.stats)
     funnel.save(output_dir / FUNNEL_FILE)
 
