@@ -83,7 +83,7 @@ def describe_input(source: str | os.PathLike, **details: Any) -> dict[str, Any]:
         kind = "hub"
     where = str(path.resolve()) if kind in ("file", "folder", "stage_folder") else text
     extra = {k: v for k, v in details.items() if v is not None}
-    return {"path": where, "kind": kind, "fingerprint": fingerprint(text), **extra}
+    return {"path": where, "given": text, "kind": kind, "fingerprint": fingerprint(text), **extra}
 
 
 def make_record(

@@ -34,8 +34,7 @@ from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate
 from openr1_data.dedup.duplicates import DedupConfig, dedup_exact, dedup_near
 from openr1_data.funnel import PipelineRecord, StageResult, split_by_reason
 from openr1_data.generate.stage import GenerationConfig, GenerationSummary
-from openr1_data.prompts import get_style
-from openr1_data.publish import EmptyDatasetError, build_provenance, publish_local, push_to_hub
+from openr1_data.publish import EmptyDatasetError, publish_local, push_to_hub
 from openr1_data.schema import ANSWER, PROBLEM, TRACE_COLUMNS, ContractError, require_columns
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
 from openr1_data.teachers import Teacher
@@ -113,28 +112,6 @@ def curate_traces(
     kept = run.record(filter_traces(verified, filter_cfg))
     kept = run.record(select_traces(kept, select_cfg))
     return verified, kept
-
-
-def generation_provenance(
-    gen_cfg: GenerationConfig, sources: Sequence[str], teacher_name: str | None = None, **extra: Any
-) -> dict:
-    """The card's provenance: teacher, backend, every prompt style's templates, sampling, sources, command."""
-    styles = [get_style(name) for name in gen_cfg.prompt_styles]
-    template = "\n\n".join(
-        f"[{s.name}]\nsystem: {s.system_prompt}\nuser: {s.user_template}\nassistant prefill: {s.assistant_prefill}"
-        for s in styles
-    )
-    return build_provenance(
-        teacher_model=teacher_name or gen_cfg.teacher_model,
-        teacher_backend=gen_cfg.teacher_backend,
-        prompt_style=", ".join(s.name for s in styles),
-        prompt_template=template,
-        sampling=asdict(gen_cfg.sampling()),
-        sources=list(sources),
-        num_generations=gen_cfg.num_generations,
-        thinking_budget=gen_cfg.thinking_budget,
-        **extra,
-    )
 
 
 def publish_run(

@@ -27,10 +27,10 @@ from openr1_data.pipeline import (
     OutputConfig,
     curate_problems,
     curate_traces,
-    generation_provenance,
     publish_run,
 )
 from openr1_data.publish import validate_repo_id
+from openr1_data.publish.provenance import generation_provenance
 from openr1_data.sources.problems import ProblemSourceConfig
 
 # The defaults of this pipeline live in its recipe only (read when no --config is given).

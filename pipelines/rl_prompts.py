@@ -31,13 +31,13 @@ from openr1_data.pipeline import (
     TeacherServerConfig,
     check_benchmarks,
     curate_problems,
-    generation_provenance,
     publish_run,
     require_gold_answers,
     select_problems_by_pass_rate,
     served_teacher,
 )
 from openr1_data.publish import validate_repo_id
+from openr1_data.publish.provenance import generation_provenance
 from openr1_data.schema import ContractError
 from openr1_data.sources.problems import ProblemSourceConfig
 

@@ -36,11 +36,11 @@ from openr1_data.pipeline import (
     TeacherServerConfig,
     check_benchmarks,
     curate_loaded_problems,
-    generation_provenance,
     publish_run,
     served_teacher,
 )
 from openr1_data.publish import validate_repo_id
+from openr1_data.publish.provenance import generation_provenance
 from openr1_data.schema import ContractError
 from openr1_data.sources.layouts import PairSourceConfig, load_pairs
 

