@@ -7,6 +7,7 @@ from the dataclass defaults, the YAML recipe, and the command line.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ from transformers.hf_argparser import DataClassType
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a YAML recipe into a flat dict of field values."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:  # the parser's own message names the line and column
+        where = getattr(err, "problem_mark", None)
+        line = f", line {where.line + 1}" if where is not None else ""
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise ValueError(f"recipe {path}{line}: {problem}. Fix the YAML (field: value per line).") from None
     if not isinstance(data, dict):
         raise ValueError(f"recipe {path}: expected a mapping of field: value, got {type(data).__name__}")
     return data
@@ -33,7 +40,8 @@ def parse_config(
     `default_recipe` is read when the command line names none (a pipeline's embedded defaults live there).
     """
     args = list(args)  # the caller passes the command line: no library module reads sys.argv
-    parser = HfArgumentParser([DataClassType(t) for t in dataclass_types])  # NewType: the same classes
+    # No prefix matching: `--problem_colum` must not silently mean `--problem_column`.
+    parser = HfArgumentParser([DataClassType(t) for t in dataclass_types], allow_abbrev=False)
     parser.add_argument("--config", default=None, help="YAML recipe; command-line flags override its values")
     config_path = None
     if "--config" in args:
@@ -59,6 +67,14 @@ def parse_config(
         for action in parser._actions:
             if action.dest in recipe:
                 action.required = False  # the recipe provides it
+    known_flags = sorted({o for a in parser._actions for o in a.option_strings if o.startswith("--")})
+    unknown = [a.split("=", 1)[0] for a in args if a.startswith("--") and a.split("=", 1)[0] not in known_flags]
+    if unknown:
+        hints = []
+        for flag in unknown:
+            close = difflib.get_close_matches(flag, known_flags, n=1, cutoff=0.75)
+            hints.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
+        raise ValueError(f"unknown flag(s): {', '.join(hints)}. See --help for the flags.")
     outputs = parser.parse_args_into_dataclasses(args=args)
     return tuple(o for o in outputs if not isinstance(o, dict) and type(o) in dataclass_types)
 

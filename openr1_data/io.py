@@ -70,6 +70,13 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
         raise FileNotFoundError(
             f"{source!r} is not an existing file or folder (and does not look like a Hub id)"
         )
+    if "/" not in source or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        # A Hub dataset id is "namespace/name"; offline, only a local path can be meant.
+        raise FileNotFoundError(
+            f"{source!r} is not an existing file or folder"
+            + (" (the Hub is offline: HF_HUB_OFFLINE=1)" if "/" in source else " nor a Hub id (namespace/name)")
+            + ". Check the path."
+        )
     # Anything else is a Hub dataset id: the real `load_dataset` path users run online.
     return load_dataset(source, config, split=split)
 
@@ -93,7 +100,25 @@ def read_file(path: Path, builder: str) -> Dataset:
     except Exception as err:  # the builders' own errors say little about where the file is broken
         if isinstance(err, ContractError):
             raise
-        raise ContractError(f"{path}: could not be read as {builder} ({type(err).__name__}: {err})") from err
+        where = _first_bad_json_line(path) if builder == "json" and path.suffix.lower() == ".jsonl" else ""
+        raise ContractError(
+            f"{path}{where}: could not be read as {builder} ({type(err).__name__}: {err})"
+        ) from err
+
+
+def _first_bad_json_line(path: Path) -> str:
+    """", line N (...)" for the first line of a JSONL file that is not one JSON object, else ""."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                return f", line {number} ({err.msg} at column {err.colno})"
+            if not isinstance(value, dict):
+                return f", line {number} (a JSON {type(value).__name__}, not an object)"
+    return ""
 
 
 def _csv_text_features(path: Path) -> Features:

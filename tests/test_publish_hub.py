@@ -200,13 +200,13 @@ def test_transient_server_errors_are_retried_into_one_commit(hub, folder, tmp_pa
 def test_wrong_token_gives_a_clear_error(hub, folder, tmp_path):
     wrong = "hf_WrongTokenWrongTokenWrongToken000"
     proc = push(hub, tmp_path, folder, f"{USER}/never-created", token=wrong)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a user error: one line, exit 2
     assert "rejected the token (HTTP 401)" in proc.stderr and "HF_TOKEN" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert wrong not in proc.stderr + proc.stdout
     assert hub.repo(f"{USER}/never-created") is None
     proc = push(hub, tmp_path, folder, f"{USER}/never-created", token=None)  # no token anywhere
-    assert proc.returncode == 1 and "no Hugging Face token found" in proc.stderr
+    assert proc.returncode == 2 and "no Hugging Face token found" in proc.stderr
 
 
 def test_token_never_appears_in_files_or_logs(hub, run, tmp_path, monkeypatch):

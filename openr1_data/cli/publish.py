@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("openr1_data").setLevel(logging.INFO)
 
-    from openr1_data.publish.hub import HubPublishError, push_to_hub, validate_repo_id
+    from openr1_data.publish.hub import HubPublishError, HubUserError, push_to_hub, validate_repo_id
     from openr1_data.schema import ContractError
 
     try:
@@ -153,7 +153,10 @@ def main(argv: list[str]) -> int:
             max_retries=args.max_retries,
             retry_wait=args.retry_wait,
         )
-    except (HubPublishError, ContractError, ValueError, FileNotFoundError) as err:
+    except (HubUserError, ContractError, ValueError, FileNotFoundError) as err:
+        print(f"openr1-data push: error: {err}", file=sys.stderr)
+        return 2  # what the user can fix: a bad repo id, no or a rejected token, a 4xx answer
+    except HubPublishError as err:
         print(f"openr1-data push: error: {err}", file=sys.stderr)
         return 1
     print(result.summary())

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openr1_data.schema import ContractError
+from openr1_data.secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ RETRY_STATUS = {408, 412, 429, 500, 502, 503, 504}  # 412: the branch moved unde
 
 class HubPublishError(RuntimeError):
     """A push that cannot succeed as asked (bad token, no rights, retries exhausted); the message says the fix."""
+
+
+class HubUserError(HubPublishError):
+    """A push the user can fix and retrying cannot: no token, a rejected token, a 4xx answer (exit code 2)."""
 
 
 @dataclass
@@ -80,7 +85,7 @@ def resolve_token(token: str | None = None) -> str:
 
     found = get_token()
     if not found:
-        raise HubPublishError(
+        raise HubUserError(
             "no Hugging Face token found: set the HF_TOKEN environment variable or run `hf auth login` "
             "(a token with write access, from https://huggingface.co/settings/tokens)"
         )
@@ -107,13 +112,13 @@ def _is_transient(err: BaseException) -> bool:
 def _auth_error(err: BaseException, repo_id: str) -> HubPublishError | None:
     status = _status(err)
     if status == 401:
-        return HubPublishError(
+        return HubUserError(
             f"the Hub rejected the token (HTTP 401) while pushing to {repo_id}: it is invalid or expired. Set "
             "HF_TOKEN to a valid token with write access or run `hf auth login` "
             "(https://huggingface.co/settings/tokens)."
         )
     if status == 403:
-        return HubPublishError(
+        return HubUserError(
             f"the token has no write access to {repo_id} (HTTP 403): use a token with write permission for that "
             "namespace, or push to your own namespace."
         )
@@ -210,6 +215,14 @@ def push_to_hub(
             auth = _auth_error(err, repo_id)
             if auth is not None:
                 raise auth from None
+            status = _status(err)
+            if status is not None and 400 <= status < 500 and not _is_transient(err):
+                url = getattr(getattr(err, "response", None), "url", None)
+                raise HubUserError(
+                    f"push to {repo_id}@{branch}: the Hub answered {_describe(err)}"
+                    + (f" at {redact(str(url))}" if url else "")
+                    + ". Retrying cannot fix this: check the repo id, the revision and HF_ENDPOINT."
+                ) from None
             if not _is_transient(err) or attempts > max_retries:
                 raise HubPublishError(
                     f"push to {repo_id}@{branch} failed after {attempts} attempt(s): {_describe(err)}"

@@ -165,6 +165,8 @@ def run_arm_seed(arm: ArmData, cfg: TeachConfig, seed: int, heldout: Path) -> st
     """Train (unless base) and evaluate one arm x seed; returns what was done, for the progress log."""
     paths = run_paths(cfg, arm.arm, seed)
     if evaluated(paths, cfg):
+        if not cfg.keep_models:
+            shutil.rmtree(paths.model, ignore_errors=True)  # a kill after the report, before this cleanup
         return "complete, skipped"
     paths.root.mkdir(parents=True, exist_ok=True)
     model = cfg.student_model
