@@ -60,6 +60,11 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (a bare | would split it)."""
+    return text.replace("|", "\\|")
+
+
 def flag_lines(cls: type) -> list[str]:
     """One bullet per field of a config dataclass: flag, type, default, help."""
     lines = []
@@ -87,7 +92,8 @@ def cli_page() -> str:
     for name in sorted(classes):
         for cls in classes[name]:
             uses.setdefault(cls, []).append(name)
-    shared = [cls for cls, names in uses.items() if len(names) > 1]  # documented once, linked from each command
+    # A flag group several commands take is documented once and linked from each.
+    shared = [cls for cls, names in uses.items() if len(names) > 1]
     out = [
         "# CLI flags",
         "",
@@ -101,7 +107,8 @@ def cli_page() -> str:
         summary = COMMANDS[name][2]
         out += [f"## `openr1-data {name}`", "", f"{summary[0].upper()}{summary[1:]}.", ""]
         if name == "push":
-            out += ["The first two arguments may be positional: `openr1-data push FOLDER REPO_ID [flags]`.", ""]
+            usage = "openr1-data push FOLDER REPO_ID [flags]"
+            out += [f"The first two arguments may be positional: `{usage}`.", ""]
         for cls in classes[name]:
             if cls in shared:
                 out += [f"- the flags of [`{cls.__name__}`](#{cls.__name__.lower()}) (shared, below)", ""]
@@ -136,7 +143,7 @@ def rewards_page() -> str:
     ]
     for name in sorted(REWARD_FUNCS):
         params = ", ".join(f"`{p}`" for p in reward_params(name)) or "-"
-        summary = _first_paragraph(REWARD_FUNCS[name]).replace("|", "\\|")
+        summary = _cell(_first_paragraph(REWARD_FUNCS[name]))
         out.append(f"| `{name}` | {summary} | {params} |")
     out += ["", "## open-r1 names", "", "| open-r1 name | reward here |", "|---|---|"]
     out += [f"| `{alias}` | `{target}` |" for alias, target in sorted(REWARD_ALIASES.items())]
@@ -167,7 +174,7 @@ def benchmarks_page() -> str:
         if spec.hub:
             hub = f"`{spec.hub.repo}`" + (f" ({spec.hub.config})" if spec.hub.config else "")
             hub += f", split `{spec.hub.split}`"
-        out.append(f"| `{name}` | {spec.description} | {packaged} | {hub} |")
+        out.append(f"| `{name}` | {_cell(spec.description)} | {_cell(packaged)} | {hub} |")
     return "\n".join(out) + "\n"
 
 
@@ -194,7 +201,8 @@ def layouts_page() -> str:
         "| layout | what it reads |",
         "|---|---|",
     ]
-    out += [f"| `{layout.name}` | {layout.description.replace('|', chr(92) + '|')} |" for layout in LAYOUTS.values()]
+    for layout in LAYOUTS.values():
+        out.append(f"| `{layout.name}` | {_cell(layout.description)} |")
     return "\n".join(out) + "\n"
 
 
