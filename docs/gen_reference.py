@@ -73,7 +73,8 @@ def flag_lines(cls: type) -> list[str]:
             continue
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         help_text = _one_line(f.metadata.get("help", "")) or "(no help)"
-        lines.append(f"- `--{f.name}` (`{kind}`, default {_default(f)}): {help_text}")
+        aliases = "".join(f", `{a}`" for a in f.metadata.get("aliases", []))
+        lines.append(f"- `--{f.name}`{aliases} (`{kind}`, default {_default(f)}): {help_text}")
     return lines
 
 
