@@ -117,3 +117,11 @@ def test_the_chain_curates_problems_before_generating(page):
         if line.startswith("openr1-data ")
     ]
     assert chain[:7] == ["dedup", "decontaminate", "generate", "verify", "filter", "publish", "push"], chain
+
+
+def test_every_stage_page_has_the_same_headings():
+    pages = sorted((ROOT / "docs" / "stages").glob("*.md"))
+    assert len(pages) >= 10
+    for page in pages:
+        headings = re.findall(r"^## (.+)$", page.read_text(), re.MULTILINE)
+        assert headings == ["What", "CLI", "Python", "Config", "Output"], (page.name, headings)
