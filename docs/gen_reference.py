@@ -34,11 +34,19 @@ def command_dataclasses(module_name: str, func_name: str) -> list[type]:
     module = importlib.import_module(module_name)
     tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(module, func_name))))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "parse_config":
-            first = node.args[0]
-            if isinstance(first, ast.List | ast.Tuple) and all(isinstance(e, ast.Name) for e in first.elts):
-                return [getattr(module, e.id) for e in first.elts]  # type: ignore[attr-defined]
-    raise RuntimeError(f"{module_name}.{func_name}: no parse_config([ClassA, ClassB, ...], ...) call found")
+        name = getattr(node.func, "id", None) if isinstance(node, ast.Call) else None
+        if name not in ("parse_config", "parse_stage") or not isinstance(node, ast.Call):
+            continue
+        # parse_stage("verify", [Config, ...], argv) parses StageIO first, then the listed classes
+        first = node.args[0] if name == "parse_config" else node.args[1]
+        if isinstance(first, ast.List | ast.Tuple) and all(isinstance(e, ast.Name) for e in first.elts):
+            listed = [getattr(module, e.id) for e in first.elts]  # type: ignore[attr-defined]
+            if name == "parse_stage":
+                from openr1_data.cli.common import StageIO
+
+                listed = [StageIO, *listed]
+            return listed
+    raise RuntimeError(f"{module_name}.{func_name}: no parse_config/parse_stage([ClassA, ...], ...) call found")
 
 
 def _default(f: dataclasses.Field) -> str:

@@ -68,7 +68,9 @@ def parse_config(
             if action.dest in recipe:
                 action.required = False  # the recipe provides it
     known_flags = sorted({o for a in parser._actions for o in a.option_strings if o.startswith("--")})
-    unknown = [a.split("=", 1)[0] for a in args if a.startswith("--") and a.split("=", 1)[0] not in known_flags]
+    unknown = [
+        a.split("=", 1)[0] for a in args if a.startswith("--") and a.split("=", 1)[0] not in known_flags
+    ]
     if unknown:
         hints = []
         for flag in unknown:

@@ -74,7 +74,11 @@ def read_dataset(source: str | os.PathLike, *, config: str | None = None, split:
         # A Hub dataset id is "namespace/name"; offline, only a local path can be meant.
         raise FileNotFoundError(
             f"{source!r} is not an existing file or folder"
-            + (" (the Hub is offline: HF_HUB_OFFLINE=1)" if "/" in source else " nor a Hub id (namespace/name)")
+            + (
+                " (the Hub is offline: HF_HUB_OFFLINE=1)"
+                if "/" in source
+                else " nor a Hub id (namespace/name)"
+            )
             + ". Check the path."
         )
     # Anything else is a Hub dataset id: the real `load_dataset` path users run online.
@@ -107,7 +111,7 @@ def read_file(path: Path, builder: str) -> Dataset:
 
 
 def _first_bad_json_line(path: Path) -> str:
-    """", line N (...)" for the first line of a JSONL file that is not one JSON object, else ""."""
+    """ ", line N (...)" for the first line of a JSONL file that is not one JSON object, else ""."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():

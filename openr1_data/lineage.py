@@ -78,7 +78,9 @@ def describe_input(source: str | os.PathLike, **details: Any) -> dict[str, Any]:
     elif path.is_file():
         kind = "file"
     elif path.is_dir():
-        kind = "stage_folder" if (path / LINEAGE_FILE).is_file() or (path / FUNNEL_FILE).is_file() else "folder"
+        kind = (
+            "stage_folder" if (path / LINEAGE_FILE).is_file() or (path / FUNNEL_FILE).is_file() else "folder"
+        )
     else:
         kind = "hub"
     where = str(path.resolve()) if kind in ("file", "folder", "stage_folder") else text

@@ -266,10 +266,18 @@ def test_trace_rows_compare_problem_and_completion():
 def test_trace_rows_are_judged_by_their_problem_by_default():
     """Near-duplicate problems across traces are found; every trace of the later problem goes, the samples of one
     problem are never duplicates of each other."""
-    problem = "A train leaves the station at 3 pm and travels 60 miles per hour for two hours. How far does it go?"
+    problem = (
+        "A train leaves the station at 3 pm and travels 60 miles per hour for two hours. How far does it go?"
+    )
     ds = Dataset.from_dict(
         {
-            "problem": [problem, problem, problem.replace("3 pm", "4 pm"), problem.replace("3 pm", "4 pm"), "Other?"],
+            "problem": [
+                problem,
+                problem,
+                problem.replace("3 pm", "4 pm"),
+                problem.replace("3 pm", "4 pm"),
+                "Other?",
+            ],
             "completion": ["a", "b", "c", "d", "e"],
             "trace_id": ["t0", "t1", "t2", "t3", "t4"],
         }

@@ -92,7 +92,9 @@ def assert_rejected_holds_every_removed_row(folder: Path, dataset: Path) -> list
 def test_the_safe_order_catches_every_planted_row(tmp_path, server):
     problems = tmp_path / "problems.jsonl"
     problems.write_text("\n".join(json.dumps(row) for row in PROBLEMS))
-    pdedup, pclean, gen, ver, cur, ds = (tmp_path / n for n in ("pdedup", "pclean", "gen", "ver", "cur", "ds"))
+    pdedup, pclean, gen, ver, cur, ds = (
+        tmp_path / n for n in ("pdedup", "pclean", "gen", "ver", "cur", "ds")
+    )
     run("dedup", "--input", str(problems), "--output_dir", str(pdedup))
     run("decontaminate", "--input", str(pdedup), "--output_dir", str(pclean),
         "--benchmarks", "math_500", "aime_2024")  # fmt: skip
@@ -110,7 +112,12 @@ def test_the_safe_order_catches_every_planted_row(tmp_path, server):
     card = (ds / "README.md").read_text()
     assert "2 of" in card and "flagged" in card  # the decontamination table flags both planted items
     assert str(problems.name) in card  # the original source, not a stage folder
-    for command in ("openr1-data dedup", "openr1-data decontaminate", "openr1-data generate", "openr1-data publish"):
+    for command in (
+        "openr1-data dedup",
+        "openr1-data decontaminate",
+        "openr1-data generate",
+        "openr1-data publish",
+    ):
         assert command in card, command
 
 
@@ -124,7 +131,16 @@ def test_the_old_readme_order_publishes_no_benchmark_item(tmp_path, server):
     run("verify", "--input", str(gen), "--output_dir", str(ver), "--verify_num_proc", "0")
     run("filter", "--input", str(ver), "--output_dir", str(cur))
     run("dedup", "--input", str(cur), "--output_dir", str(ded))
-    run("decontaminate", "--input", str(ded), "--output_dir", str(dec), "--benchmarks", "math_500", "aime_2024")
+    run(
+        "decontaminate",
+        "--input",
+        str(ded),
+        "--output_dir",
+        str(dec),
+        "--benchmarks",
+        "math_500",
+        "aime_2024",
+    )
     run("publish", "--input", str(dec), "--output_dir", str(ds))
 
     stages = assert_rejected_holds_every_removed_row(dec, ds)

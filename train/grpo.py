@@ -52,9 +52,7 @@ def main(
     warn_think_prefill(tokenizer, script_args.reward_funcs)
 
     record = PipelineRecord()
-    raw, _ = load_training_data(
-        script_args, None, ("problems", "sft", "default"), training_args.seed
-    )
+    raw, _ = load_training_data(script_args, None, ("problems", "sft", "default"), training_args.seed)
     train_dataset = build_grpo_prompts(
         raw,
         prompt_style=script_args.prompt_style,

@@ -272,7 +272,9 @@ def dedup_traces_by_problem(
     problems = dataset.select(firsts).select_columns([c for c in (PROBLEM, PROBLEM_ID) if c in columns])
     problems = problems.add_column(position, list(range(len(firsts))), feature=Value("int64"))
     inner = run(problems, replace(config, dedup_columns=[PROBLEM], dedup_id_column=None))
-    found = inner.rejected.select_columns([position, DUPLICATE_OF_INDEX, DUPLICATE_MATCH_INDEX, DUPLICATE_JACCARD])
+    found = inner.rejected.select_columns(
+        [position, DUPLICATE_OF_INDEX, DUPLICATE_MATCH_INDEX, DUPLICATE_JACCARD]
+    )
     duplicate_of = {
         keys[firsts[p]]: (firsts[rep], firsts[match], jac)
         for p, rep, match, jac in zip(*(found[c] for c in found.column_names), strict=True)
