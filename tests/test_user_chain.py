@@ -182,3 +182,26 @@ def test_a_stage_never_replaces_a_folder_it_was_not_asked_to(tmp_path, server, c
     # generate into another stage's folder is refused too; its own folder resumes
     assert cli_main(["generate", "--problems", str(problems), "--output_dir", str(ver)]) == 2
     generate(server, problems, gen)
+
+
+def test_one_command_runs_the_chain_from_a_recipe_and_resumes(tmp_path, server):
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("\n".join(json.dumps(row) for row in PROBLEMS))
+    recipe = tmp_path / "chain.yaml"
+    recipe.write_text(
+        f"problems: {problems}\noutput_dir: {tmp_path / 'out'}\n"
+        "decontaminate: {benchmarks: [math_500, aime_2024]}\n"
+        f"generate: {{teacher_backend: openai, base_url: '{server.base_url}', teacher_model: scripted,"
+        " num_generations: 2}\nverify: {verify_num_proc: 0}\n"
+    )
+    run("run", "--config", str(recipe))
+    out = tmp_path / "out"
+    stages = assert_rejected_holds_every_removed_row(out / "filter", out / "dataset")
+    assert stages[:3] == ["dedup_exact", "dedup_near", "decontaminate"]
+    assert_clean(out / "dataset")
+    generated = sorted(p.name for p in (out / "generate" / "data").iterdir())
+    run("run", "--config", str(recipe))  # a rerun: nothing refused, nothing generated twice
+    assert sorted(p.name for p in (out / "generate" / "data").iterdir()) == generated
+    assert cli_main(["run", "--config", str(recipe), "--problemz", "x"]) == 2
+    recipe.write_text(f"problems: {problems}\nfilters: {{}}\n")
+    assert cli_main(["run", "--config", str(recipe)]) == 2

@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "generate traces from problems with a teacher (resumable)",
     ),
+    "run": (
+        "openr1_data.cli.chain",
+        "main",
+        "the whole chain from a recipe: dedup, decontaminate, generate, verify, filter, publish",
+    ),
     "show": (
         "openr1_data.cli.show",
         "main",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -174,6 +175,12 @@ class PRMSelectConfig:
         )
         if not self.prm_model:
             raise ValueError("--prm_model is required: the folder train/prm.py wrote (its --output_dir)")
+        looks_local = self.prm_model.startswith((".", "/", "~")) or self.prm_model.count("/") != 1
+        if looks_local and not Path(self.prm_model).expanduser().is_dir():
+            raise FileNotFoundError(
+                f"--prm_model {self.prm_model}: no such folder (and not a Hub id namespace/name); pass the folder "
+                "train/prm.py wrote (its --output_dir)"
+            )
 
     def scorer(self) -> PRMScorer:
         return PRMScorer(self.prm_model or "", device=self.prm_device, batch_size=self.prm_batch_size)
