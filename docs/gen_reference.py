@@ -96,7 +96,12 @@ def _class_section(cls: type, level: str) -> list[str]:
 def cli_page() -> str:
     from openr1_data.cli import COMMANDS
 
-    classes = {name: command_dataclasses(module, func) for name, (module, func, _) in COMMANDS.items()}
+    # `run` reads a chain recipe of the other commands' flags, not a config class of its own
+    recipe_commands = {"run"}
+    classes = {
+        name: [] if name in recipe_commands else command_dataclasses(module, func)
+        for name, (module, func, _) in COMMANDS.items()
+    }
     uses: dict[type, list[str]] = {}
     for name in sorted(classes):
         for cls in classes[name]:
@@ -115,6 +120,9 @@ def cli_page() -> str:
     for name in sorted(COMMANDS):
         summary = COMMANDS[name][2]
         out += [f"## `openr1-data {name}`", "", f"{summary[0].upper()}{summary[1:]}.", ""]
+        if name in recipe_commands:
+            module = importlib.import_module(COMMANDS[name][0])
+            out += ["```", inspect.getdoc(module) or "", "```", ""]
         if name == "push":
             usage = "openr1-data push FOLDER REPO_ID [flags]"
             out += [f"The first two arguments may be positional: `{usage}`.", ""]
