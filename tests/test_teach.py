@@ -52,9 +52,17 @@ def test_recipes_parse_and_field_names_are_unique():
     names = [f.name for cls in module.CONFIGS for f in dataclasses.fields(cls)]
     assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
     for name in ("teach_cpu", "teach_gpu"):
-        configs = parse_config(module.CONFIGS, ["--config", str(ROOT / "pipelines" / "recipes" / f"{name}.yaml")])
+        configs = parse_config(
+            module.CONFIGS, ["--config", str(ROOT / "pipelines" / "recipes" / f"{name}.yaml")]
+        )
         teach = configs[-1]
-        assert teach.seeds >= 3 and set(teach.arms) >= {"base", "reference", "uncurated", "curated", "rlt_best"}
+        assert teach.seeds >= 3 and set(teach.arms) >= {
+            "base",
+            "reference",
+            "uncurated",
+            "curated",
+            "rlt_best",
+        }
 
 
 def test_unknown_arm_is_a_user_error(tmp_path, capsys):
@@ -100,7 +108,9 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     assert all(m[0] == {"role": "user", "content": m[0]["content"]} and m[0]["content"].endswith(R1_INSTRUCTION)
                for m in reference["messages"])  # fmt: skip
     uncurated = read_dataset(out / "arms" / "uncurated")
-    assert len(uncurated) == 6 * 2 and all(m[-1]["content"].startswith("<think>") for m in uncurated["messages"])
+    assert len(uncurated) == 6 * 2 and all(
+        m[-1]["content"].startswith("<think>") for m in uncurated["messages"]
+    )
 
     # Every trained run had the same budget: the same steps, and tokens up to the packing fill
     report = json.loads((out / "report.json").read_text())
@@ -114,13 +124,17 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
         for metric in ("correct", "finished", "closed_think", "boxed"):
             low, high = row[f"{metric}_interval"]
             assert 0.0 <= low <= row[metric] <= high <= 1.0
-    assert not list((out / "runs").glob("*/seed-*/model"))  # students are dropped once measured (--keep_models)
+    assert not list(
+        (out / "runs").glob("*/seed-*/model")
+    )  # students are dropped once measured (--keep_models)
     markdown = (out / "report.md").read_text()
     assert "| arm |" in markdown and "within noise" in markdown and "## Versions" in markdown
     assert (out / "report.png").stat().st_size > 1000
 
     # A rerun with a different budget would mix old and new runs in one report: refused before any work
-    changed = subprocess.run([*command, "--train_steps", "4"], env=env, capture_output=True, text=True, timeout=300)
+    changed = subprocess.run(
+        [*command, "--train_steps", "4"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert changed.returncode == 2 and "train_steps: 3 -> 4" in changed.stderr
     assert "Traceback" not in changed.stderr
 
@@ -141,3 +155,30 @@ def test_bootstrap_separates_real_differences_from_noise():
     assert low < 0 < high  # the same rate is within noise
     low, high = interval(draws["better"]["correct"])
     assert low < results[2].values["correct"].mean() < high and high - low < 0.25
+
+
+@pytest.mark.parametrize("steps", [1, 3, 10, 99, 100, 400])
+def test_every_step_of_the_budget_trains_at_a_nonzero_learning_rate(tmp_path, steps):
+    """transformers' warmup starts at lr 0: a short budget gets no warmup, so its first step trains too."""
+    import torch
+    from transformers import get_scheduler
+
+    from openr1_data.teach.config import TeachConfig
+    from openr1_data.teach.runner import sft_args
+
+    args = sft_args(TeachConfig(train_steps=steps, student_model="unused"), 0, tmp_path)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=args.learning_rate)
+    scheduler = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=args.get_warmup_steps(steps),
+        num_training_steps=steps,
+    )
+    rates = []
+    for _ in range(steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[1 if steps >= 100 else 0] > 0  # long budgets warm up from their second step
+    assert sum(r == 0 for r in rates) == (1 if steps >= 100 else 0)
