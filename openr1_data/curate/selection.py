@@ -345,7 +345,7 @@ def _source_scores(
 ) -> Mapping:
     """The score per source that top_sources ranks by: given, the mean of a column, or the mean pass rate of the
     source's problems."""
-    if config.source_scores is not None:
+    if isinstance(config.source_scores, dict):  # parsed from its text in __post_init__
         return config.source_scores
     if config.source_score_column is not None:
         values = arrow_column(dataset, config.source_score_column).to_pylist()
@@ -445,7 +445,8 @@ def select_traces(
             rows.sort(key=lambda i: (keys[i], i))
             reject(set(rows[config.per_problem :]), f"not_among_{config.per_problem}_{config.prefer}")
     if config.source_quota is not None or config.per_source_max is not None:  # 6. source quotas
-        reject(strategies.over_quota(alive(), sources, config.source_quota or {}, config.per_source_max),
+        quotas = config.source_quota if isinstance(config.source_quota, dict) else {}
+        reject(strategies.over_quota(alive(), sources, quotas, config.per_source_max),
                "source_quota")  # fmt: skip
     if config.diverse_by is not None and config.diverse_n is not None:  # 7. diversity
         values = _diversity_values(config, dataset, groups)
