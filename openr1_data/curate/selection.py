@@ -8,6 +8,9 @@ in this fixed order, each on the rows the steps before it kept (each rejects wit
    correct samples: LIMO's "solved 1-3 of 32" is `pass_count_low=1, pass_count_high=3` over 32 samples) keep the
    problems inside them ("pass_rate_below_low", "pass_count_above_high", "pass_rate_unknown", ...). Every row gets
    a `pass_rate` column.
+   Then `rating_keep_top_share` keeps the hardest share of the problems left by an LLM's 1-10 difficulty rating
+   (`--difficulty_ratings`: generations of the `difficulty_rating` style, see `curate/difficulty.py`; unrated
+   problems: "rating_unknown", the rest: "not_hardest").
 2. answers: `keep="correct"` keeps correct traces (wrong or unverifiable ones get the accuracy judgement's reason:
    "incorrect", "no_answer", "gold_unparseable", ...); `keep="incorrect"` only the wrong ones (a harm control:
    correct ones are rejected as "correct", unverifiable ones with their cause); `keep="all"` ignores correctness.
@@ -43,6 +46,7 @@ import yaml
 from datasets import Dataset, Value
 
 from openr1_data.curate import selection_strategies as strategies
+from openr1_data.curate.difficulty import ratings_by_group
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.judgements import judge_accuracy
 from openr1_data.schema import PROBLEM, PROBLEM_ID, SOURCE, ContractError, arrow_column, require_columns
@@ -98,6 +102,17 @@ class SelectionConfig:
     pass_count_high: int | None = field(
         default=None,
         metadata={"help": "keep problems with at most this many correct samples (LIMO: 3 of 32)"},
+    )
+    difficulty_ratings: str | None = field(
+        default=None,
+        metadata={
+            "help": "with rating_keep_top_share: a stage folder or file of difficulty_rating generations "
+            "(openr1-data generate --prompt_styles difficulty_rating); default: the rows' difficulty_rating column"
+        },
+    )
+    rating_keep_top_share: float | None = field(
+        default=None,
+        metadata={"help": "keep this share (0-1] of the problems with the hardest LLM difficulty rating"},
     )
     longest_share: float | None = field(
         default=None,
@@ -180,8 +195,12 @@ class SelectionConfig:
             lo, hi = getattr(self, low), getattr(self, high)
             if lo is not None and hi is not None and lo > hi:
                 raise ValueError(f"{low} ({lo}) is above {high} ({hi})")
-        if self.longest_share is not None and not 0.0 < self.longest_share <= 1.0:
-            raise ValueError(f"--longest_share must be in (0, 1], got {self.longest_share}")
+        for name in ("longest_share", "rating_keep_top_share"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value <= 1.0:
+                raise ValueError(f"--{name} must be in (0, 1], got {value}")
+        if self.difficulty_ratings is not None and self.rating_keep_top_share is None:
+            raise ValueError("--difficulty_ratings is read for --rating_keep_top_share: set it too")
         if self.longest_share is not None and self.longest_n is not None:
             raise ValueError("pass --longest_share or --longest_n, not both")
         if not 0.0 < self.diverse_threshold <= 1.0:
@@ -254,6 +273,8 @@ class SelectionConfig:
         if self.pass_count_low is not None or self.pass_count_high is not None:
             high = "any" if self.pass_count_high is None else self.pass_count_high
             out.append(f"correct samples in [{self.pass_count_low or 0}, {high}]")
+        if self.rating_keep_top_share is not None:
+            out.append(f"hardest {self.rating_keep_top_share:.0%} of problems by LLM difficulty rating")
         out.append(
             {"correct": "correct traces", "incorrect": "wrong traces only", "all": "every trace"}[self.keep]
         )
@@ -408,6 +429,11 @@ def select_traces(
     if config.uses_pass_rate:  # 1. difficulty window
         for i, g in enumerate(groups):
             reasons[i] = config.window_reason(rates[g], counts[g])
+    if config.rating_keep_top_share is not None:  # 1. difficulty by an LLM rating
+        ratings = ratings_by_group(dataset, groups, config.difficulty_ratings)
+        reject({i for i in alive() if ratings[groups[i]] is None}, "rating_unknown")
+        hardest = strategies.highest(alive(), [], groups, ratings, config.rating_keep_top_share, None)
+        reject(hardest, "not_hardest")
     if config.keep != "all" and correct is not None:  # 2. answers (verdicts are required above)
         for i in alive():
             if config.keep == "correct":
@@ -426,7 +452,7 @@ def select_traces(
             units, unit_lengths = groups, strategies.group_means(groups, lengths)
         else:
             units, unit_lengths = list(range(n)), {}
-        longest = strategies.longest(
+        longest = strategies.highest(
             alive(), lengths, units, unit_lengths, config.longest_share, config.longest_n
         )
         reject(longest, "not_longest")

@@ -4,7 +4,8 @@ Each takes the positions still kept (`alive`, in dataset order) and the per-row 
 positions it rejects; `selection.select_traces` gives them their reason and chains them in a fixed order. Ties
 are broken by position, so the same input always gives the same selection.
 
-- `longest`: the rows (or problems, by their mean length) with the longest teacher responses (OpenThoughts3, s1);
+- `highest`: the rows (or problems, by a per-problem value) with the highest values: the longest teacher responses
+  (OpenThoughts3, s1), the hardest LLM ratings (OpenThoughts3);
 - `top_sources`: the rows of the n best-scoring sources (OpenThoughts3's top one or two question sources);
 - `over_quota`: at most a quota of rows per source;
 - `round_robin_draw`: an even draw across the values of a column or clusters (s1's domains).
@@ -38,24 +39,25 @@ def how_many(total: int, share: float | None, count: int | None) -> int:
     return min(total, max(1, math.ceil(share * total))) if total else 0
 
 
-def longest(
+def highest(
     alive: Sequence[int],
-    lengths: Sequence[float | None],
+    values: Sequence[float | None],
     units: Sequence[Hashable],
-    unit_lengths: Mapping,
+    unit_values: Mapping,
     share: float | None,
     count: int | None,
 ) -> set[int]:
-    """Reject the alive rows outside the longest `share`/`count` units. A unit is a row (`units[i] == i`) or a
-    problem (its rows share a unit and `unit_lengths` holds the unit's mean length). Unknown lengths rank last."""
+    """Reject the alive rows outside the `share`/`count` units with the highest values. A unit is a row
+    (`units[i] == i`, valued `values[i]`) or a problem (its rows share a unit, valued `unit_values[unit]`).
+    Unknown values rank last."""
     candidates = list(dict.fromkeys(units[i] for i in alive))
     first_row = {}
     for i in alive:
         first_row.setdefault(units[i], i)
 
     def key(unit: Hashable) -> tuple[float, int]:
-        length = unit_lengths[unit] if unit in unit_lengths else lengths[first_row[unit]]
-        return (-length if length is not None else math.inf, first_row[unit])
+        value = unit_values[unit] if unit in unit_values else values[first_row[unit]]
+        return (-value if value is not None else math.inf, first_row[unit])
 
     ranked = sorted(candidates, key=key)
     kept = set(ranked[: how_many(len(ranked), share, count)])
