@@ -119,6 +119,8 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     assert not list((out / "runs").glob("*/seed-*/model"))  # students are dropped once measured (--keep_models)
     markdown = (out / "report.md").read_text()
     assert "| arm |" in markdown and "within noise" in markdown and "## Versions" in markdown
+    for arm in ("format_only", "incorrect", "longest_half"):  # built and described (the tiny model's traces fail
+        assert f"| {arm} |" in markdown  # the format filters, so like `curated` they have no conversations here)
     assert (out / "report.png").stat().st_size > 1000
 
     # A rerun with a different budget would mix old and new runs in one report: refused before any work

@@ -174,6 +174,8 @@ def run_arm_seed(arm: ArmData, cfg: TeachConfig, seed: int, heldout: Path) -> st
     """Train (unless base) and evaluate one arm x seed; returns what was done, for the progress log."""
     paths = run_paths(cfg, arm.arm, seed)
     if evaluated(paths, cfg):
+        if arm.arm != "base" and not cfg.keep_models:  # killed between its report and the cleanup below
+            shutil.rmtree(paths.model, ignore_errors=True)
         return "complete, skipped"
     paths.root.mkdir(parents=True, exist_ok=True)
     model = cfg.student_model
