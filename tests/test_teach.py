@@ -203,3 +203,20 @@ def test_selection_arms_are_named_curations_of_the_same_traces(tmp_path):
     reasons = {arm: {r for stage in arms[arm].funnel for r in stage["rejected"]} for arm in SELECTION_ARMS}
     assert "correct" in reasons["incorrect"] and "not_longest" in reasons["longest_half"]
     assert "not_drawn" in reasons["diverse_half"] and "pass_rate_above_high" in reasons["hard_half"]
+
+
+def test_a_folder_written_before_a_field_existed_resumes_unless_the_field_leaves_its_default(tmp_path):
+    from openr1_data.curate.selection import SelectionConfig
+    from openr1_data.teach.config import TeachConfig
+    from openr1_data.teach.settings import SETTINGS, check_settings
+
+    configs = [SelectionConfig(), TeachConfig()]
+    check_settings(tmp_path, configs)
+    written = json.loads((tmp_path / SETTINGS).read_text())
+    del written["SelectionConfig"]["length_unit"]  # as a folder written before the field was added
+    (tmp_path / SETTINGS).write_text(json.dumps(written))
+    check_settings(tmp_path, configs)  # the default is what the old runs did: no change
+    with pytest.raises(ValueError, match="SelectionConfig.length_unit: 'trace' -> 'problem'"):
+        check_settings(tmp_path, [SelectionConfig(length_unit="problem"), TeachConfig()])
+    with pytest.raises(ValueError, match="TeachConfig.train_steps: 10 -> 4"):
+        check_settings(tmp_path, [SelectionConfig(), TeachConfig(train_steps=4)])
