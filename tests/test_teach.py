@@ -119,8 +119,9 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     assert not list((out / "runs").glob("*/seed-*/model"))  # students are dropped once measured (--keep_models)
     markdown = (out / "report.md").read_text()
     assert "| arm |" in markdown and "within noise" in markdown and "## Versions" in markdown
-    for arm in ("format_only", "incorrect", "longest_half"):  # built and described (the tiny model's traces fail
-        assert f"| {arm} |" in markdown  # the format filters, so like `curated` they have no conversations here)
+    # The strategy arms are built and described (the tiny model's traces fail the format filters, so like
+    # `curated` they have no conversations here).
+    assert all(f"| {arm} |" in markdown for arm in ("format_only", "incorrect", "longest_half"))
     assert (out / "report.png").stat().st_size > 1000
 
     # A rerun with a different budget would mix old and new runs in one report: refused before any work
@@ -184,15 +185,17 @@ def test_selection_arms_are_named_curations_of_the_same_traces(tmp_path):
     from tests.test_selection import CORPUS, verified_corpus
 
     traces = verified_corpus().remove_columns(["correct", "verify_error"])  # the arms verify them
-    train = traces.select_columns(["problem", "answer", "problem_id"]).unique("problem_id")  # unused by these arms
+    train = traces.select_columns(["problem", "answer", "problem_id"])  # unused by these arms
     curation = CurationSettings(VerifyConfig(verify_num_proc=0), FilterConfig(), SelectionConfig(per_problem=3),
                                 None, None, "teacher")  # fmt: skip
-    arms = {a.arm: a for a in build_arms(["curated", *SELECTION_ARMS], train, traces, "r1", tmp_path, curation)}
+    built = build_arms(["curated", *SELECTION_ARMS], train, traces, "r1", tmp_path, curation)
+    arms = {a.arm: a for a in built}
     gold = {pid: CORPUS[pid][3] for pid in CORPUS}
 
     def answers(arm: str) -> list[bool]:
         data = read_dataset(arms[arm].folder)
-        return [m[-1]["content"].endswith(f"\\boxed{{{gold[p]}}}") for m, p in zip(data["messages"], data["problem_id"], strict=True)]
+        pairs = zip(data["messages"], data["problem_id"], strict=True)
+        return [m[-1]["content"].endswith(f"\\boxed{{{gold[p]}}}") for m, p in pairs]
 
     assert arms["curated"].conversations == 13  # per_problem=3 of the curation's selection: a2 has 4 correct
     assert arms["format_only"].conversations == 28 and sum(answers("format_only")) == 14
