@@ -25,7 +25,6 @@ from openr1_data.curate.llm_judge import JudgeConfig, judge_traces
 from openr1_data.curate.selection import (
     PASS_RATE,
     SelectionConfig,
-    pass_rate_reason,
     pass_rates,
     select_traces,
 )
@@ -204,7 +203,8 @@ def select_problems_by_pass_rate(
     traces: Dataset, cfg: SelectionConfig, stage: str = "pass_rate"
 ) -> StageResult:
     """Verified traces → one row per problem with `pass_rate`, `num_samples` and `num_correct`; problems whose
-    pass rate is outside [pass_rate_low, pass_rate_high] (or unknown) are rejected with the reason.
+    pass rate is outside [pass_rate_low, pass_rate_high] or whose number of correct samples is outside
+    [pass_count_low, pass_count_high] (or unknown) are rejected with the reason (`SelectionConfig.window_reason`).
 
     The pass rate is the share of correct samples among those with a verdict (`selection.pass_rates`), over every
     sample: as in open-r1, no format filter runs first.
@@ -232,7 +232,7 @@ def select_problems_by_pass_rate(
     problems = problems.add_column(PASS_RATE, [rates[g] for g in first], feature=Value("float64"))
     problems = problems.add_column("num_samples", [samples[g] for g in first], feature=Value("int32"))
     problems = problems.add_column("num_correct", [right[g] for g in first], feature=Value("int32"))
-    reasons = [pass_rate_reason(rates[g], cfg.pass_rate_low, cfg.pass_rate_high) for g in first]
+    reasons = [cfg.window_reason(rates[g], right[g] if rates[g] is not None else None) for g in first]
     result = split_by_reason(problems, reasons, stage)
     kept_rates = result.kept[PASS_RATE]
     if len(kept_rates) and all(r in (0.0, 1.0) for r in kept_rates):

@@ -54,7 +54,8 @@ def main(argv: list[str]) -> int:
     teacher = all_traces[0]["teacher"] if len(all_traces) else None
     code = publish_run(
         run, kept, all_traces, out_cfg,
-        provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher, command=["python", "pipelines/quickstart.py", *argv]),
+        provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher, command=["python", "pipelines/quickstart.py", *argv],
+                                         selection=", then ".join(select_cfg.steps())),
         decontamination=decontamination, configs=configs, summary=summary,
     )  # fmt: skip
     print(f"\nQuickstart finished in {time.perf_counter() - started:.0f} s.")

@@ -278,3 +278,19 @@ def test_cli_decontaminate(tmp_path, benchmarks, capsys):
         "aime_2024",
     ]
     assert json.loads((out / "funnel.json").read_text())["stages"][0]["stage"] == "decontaminate"
+
+
+def test_only_short_problems_on_both_sides(tmp_path):
+    """No text has n words (the teach experiment's `What is a + b?`): whole texts are compared, nothing crashes."""
+    path = tmp_path / "short_eval.jsonl"
+    items = ["What is 3 + 4?", "What is 5 + 9?"]
+    path.write_text(
+        "\n".join(json.dumps({"problem": t, "answer": "0", "id": f"s{i}"}) for i, t in enumerate(items))
+    )
+    rows = ["What is 3 + 4?", "what is 3+4 ?", "What is 2 + 2?", "What is 9 + 5?"]
+    result = decontaminate(
+        Dataset.from_dict({"problem": rows}), DecontaminationConfig(benchmarks=[f"tiny={path}"])
+    )
+    assert result.rejected["problem"] == rows[:2]
+    assert result.kept["problem"] == rows[2:]
+    assert result.rejected["contamination_item_id"] == ["s0", "s0"]

@@ -176,6 +176,8 @@ def test_distill_r1_end_to_end_through_transformers_serve(
         assert len(side) == rejected and all(side["rejected_reason"])
     decontamination = json.loads((loose / "decontamination.json").read_text())
     assert [b["name"] for b in decontamination["benchmarks"]] == ["aime_2024", "math_500"]
+    card = (loose / "README.md").read_text()
+    assert "| selection | `every trace` |" in card  # the card names the selection it ran
 
     # The recipe's own curation (correct, boxed, finished) on the same traces: generation resumes with nothing
     # left to request (so no server is needed), and every trace is kept or rejected with a reason.

@@ -41,6 +41,8 @@ def recipe(tmp_path: Path, model: str) -> Path:
         "prompt_styles": ["r1_think", "rlt"], "num_generations": 2, "max_new_tokens": 16, "thinking_budget": 8,
         "force_unclosed_on_stop": True, "forced_answer_tokens": 4, "output_dir": str(tmp_path / "teach" / "gen"),
         "keep": "all", "verify_num_proc": 0, "rlt_student_model": model, "num_threads": 1,
+        "arms": ["base", "reference", "uncurated", "curated", "rlt_best", "step_checked", "format_only", "incorrect",
+                 "longest_half"],
     }  # fmt: skip
     path = tmp_path / "teach.yaml"
     path.write_text(yaml.safe_dump(settings))
@@ -134,6 +136,9 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     )  # students are dropped once measured (--keep_models)
     markdown = (out / "report.md").read_text()
     assert "| arm |" in markdown and "within noise" in markdown and "## Versions" in markdown
+    # The strategy arms are built and described (the tiny model's traces fail the format filters, so like
+    # `curated` they have no conversations here).
+    assert all(f"| {arm} |" in markdown for arm in ("format_only", "incorrect", "longest_half"))
     assert (out / "report.png").stat().st_size > 1000
 
     # A rerun with a different budget would mix old and new runs in one report: refused before any work
@@ -160,3 +165,80 @@ def test_bootstrap_separates_real_differences_from_noise():
     assert low < 0 < high  # the same rate is within noise
     low, high = interval(draws["better"]["correct"])
     assert low < results[2].values["correct"].mean() < high and high - low < 0.25
+
+
+@pytest.mark.parametrize("steps", [1, 3, 10, 99, 100, 400])
+def test_every_step_of_the_budget_trains_at_a_nonzero_learning_rate(tmp_path, steps):
+    """transformers' warmup starts at lr 0: a short budget gets no warmup, so its first step trains too."""
+    import torch
+    from transformers import get_scheduler
+
+    from openr1_data.teach.config import TeachConfig
+    from openr1_data.teach.runner import sft_args
+
+    args = sft_args(TeachConfig(train_steps=steps, student_model="unused"), 0, tmp_path)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=args.learning_rate)
+    scheduler = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=args.get_warmup_steps(steps),
+        num_training_steps=steps,
+    )
+    rates = []
+    for _ in range(steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[1 if steps >= 100 else 0] > 0  # long budgets warm up from their second step
+    assert sum(r == 0 for r in rates) == (1 if steps >= 100 else 0)
+
+
+def test_selection_arms_are_named_curations_of_the_same_traces(tmp_path):
+    """Each strategy arm is the curated pool under its own SelectionConfig: the harm control holds only wrong traces,
+    format_only right and wrong ones, and the strategies' own reasons are in the arm's funnel."""
+    from openr1_data.curate.filters import FilterConfig
+    from openr1_data.curate.selection import SelectionConfig
+    from openr1_data.curate.verify import VerifyConfig
+    from openr1_data.teach.arms import SELECTION_ARMS, CurationSettings, build_arms
+    from tests.test_selection import CORPUS, verified_corpus
+
+    traces = verified_corpus().remove_columns(["correct", "verify_error"])  # the arms verify them
+    train = traces.select_columns(["problem", "answer", "problem_id"])  # unused by these arms
+    curation = CurationSettings(VerifyConfig(verify_num_proc=0), FilterConfig(), SelectionConfig(per_problem=3),
+                                None, None, "teacher")  # fmt: skip
+    built = build_arms(["curated", *SELECTION_ARMS], train, traces, "r1", tmp_path, curation)
+    arms = {a.arm: a for a in built}
+    gold = {pid: CORPUS[pid][3] for pid in CORPUS}
+
+    def answers(arm: str) -> list[bool]:
+        data = read_dataset(arms[arm].folder)
+        pairs = zip(data["messages"], data["problem_id"], strict=True)
+        return [m[-1]["content"].endswith(f"\\boxed{{{gold[p]}}}") for m, p in pairs]
+
+    assert arms["curated"].conversations == 13  # per_problem=3 of the curation's selection: a2 has 4 correct
+    assert arms["format_only"].conversations == 28 and sum(answers("format_only")) == 14
+    assert arms["incorrect"].conversations == 14 and not any(answers("incorrect"))
+    assert all(answers("hard_half")) and arms["hard_half"].problems == 4  # pass rate <= 0.5: a3, g1, g2, n2
+    assert all(answers("longest_half")) and arms["longest_half"].conversations == 7  # half of 14 correct
+    assert arms["diverse_half"].conversations == 3 and arms["diverse_half"].problems == 3  # 7 problems // 2
+    reasons = {arm: {r for stage in arms[arm].funnel for r in stage["rejected"]} for arm in SELECTION_ARMS}
+    assert "correct" in reasons["incorrect"] and "not_longest" in reasons["longest_half"]
+    assert "not_drawn" in reasons["diverse_half"] and "pass_rate_above_high" in reasons["hard_half"]
+
+
+def test_a_folder_written_before_a_field_existed_resumes_unless_the_field_leaves_its_default(tmp_path):
+    from openr1_data.curate.selection import SelectionConfig
+    from openr1_data.teach.config import TeachConfig
+    from openr1_data.teach.settings import SETTINGS, check_settings
+
+    configs = [SelectionConfig(), TeachConfig()]
+    check_settings(tmp_path, configs)
+    written = json.loads((tmp_path / SETTINGS).read_text())
+    del written["SelectionConfig"]["length_unit"]  # as a folder written before the field was added
+    (tmp_path / SETTINGS).write_text(json.dumps(written))
+    check_settings(tmp_path, configs)  # the default is what the old runs did: no change
+    with pytest.raises(ValueError, match="SelectionConfig.length_unit: 'trace' -> 'problem'"):
+        check_settings(tmp_path, [SelectionConfig(length_unit="problem"), TeachConfig()])
+    with pytest.raises(ValueError, match="TeachConfig.train_steps: 10 -> 4"):
+        check_settings(tmp_path, [SelectionConfig(), TeachConfig(train_steps=4)])

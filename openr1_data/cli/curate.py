@@ -2,9 +2,12 @@
 
     openr1-data verify --input outputs/gen --output_dir outputs/verified [--verify_num_proc 8 --timeout_seconds 5]
     openr1-data filter --input outputs/verified --output_dir outputs/curated [--max_tokens 4096 --per_problem 1]
+    openr1-data filter --input outputs/verified --output_dir outputs/longest --keep all --longest_share 0.5
 
 `verify` keeps every row and adds `correct` / `verify_error`; `filter` runs the format/quality filter and then
-selection (verifying first if the rows have no `correct` column). Both write a stage folder (`cli/common.py`).
+selection (verifying first if the rows have no `correct` column and selection needs verdicts). The selection steps
+it ran are listed in `select_report.json` (the strategies and their order: `curate/selection.py`). Both write a
+stage folder (`cli/common.py`).
 """
 
 from __future__ import annotations
@@ -31,15 +34,16 @@ def filter_main(argv: list[str]) -> int:
     """`openr1-data filter`: format/quality filter, then selection; kept and rejected rows plus the funnel."""
     io, filter_config, selection_config = parse_stage("filter", [FilterConfig, SelectionConfig], argv)
     dataset = io.read()
-    needs_verdicts = selection_config.keep == "correct" or selection_config.uses_pass_rate
     results: list[StageResult] = []
-    if needs_verdicts and "correct" not in dataset.column_names:
+    if selection_config.needs_verdicts and "correct" not in dataset.column_names:
         print("traces have no 'correct' column: verifying them first (run `openr1-data verify` to tune it)")
         dataset = verify_traces(dataset, VerifyConfig())
         results.append(split_by_reason(dataset, [None] * len(dataset), stage="verify"))
     results.append(filter_traces(dataset, filter_config))
     results.append(select_traces(results[-1].kept, selection_config))
-    funnel = write_results(io, results[-1].kept, results)
+    steps = selection_config.steps()
+    funnel = write_results(io, results[-1].kept, results, {"select_report": {"steps": steps}})
     print(funnel.table())
+    print("selection: " + ", then ".join(steps))
     print(f"kept {len(results[-1].kept)} traces -> {io.output_dir} (rejected rows with reasons in rejected/)")
     return 0

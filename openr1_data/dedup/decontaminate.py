@@ -184,7 +184,8 @@ def _build_arrays(problems: list[str], n: int) -> _IndexArrays:
     # One entry per distinct (hash, item): repeated n-grams inside an item add nothing.
     order = np.lexsort((pos, doc, hashes))
     hashes, doc, pos = hashes[order], doc[order], pos[order]
-    first = np.r_[True, (hashes[1:] != hashes[:-1]) | (doc[1:] != doc[:-1])]
+    # `[: hashes.size]`: when no item has n words there are no n-grams (only the whole-text keys below).
+    first = np.r_[True, (hashes[1:] != hashes[:-1]) | (doc[1:] != doc[:-1])][: hashes.size]
     hashes, doc, pos = hashes[first], doc[first], pos[first]
     counts = np.bincount(doc, minlength=len(problems)).astype(np.int32)
     short = [i for i, t in enumerate(token_lists) if 0 < len(t) < n]

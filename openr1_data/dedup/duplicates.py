@@ -597,3 +597,27 @@ def dedup_near(dataset: Dataset, config: DedupConfig | None = None) -> DedupResu
         report.seconds,
     )
     return result
+
+
+def minhash_clusters(
+    texts: list[str], threshold: float, num_perm: int = 128, shingle_size: int = 3, seed: int = 1
+) -> list[int]:
+    """Cluster texts by word-shingle Jaccard (the near-dedup machinery at any threshold): one label per text,
+    the index of its cluster's first text. Texts joined by a chain of verified pairs >= `threshold` share a label;
+    an empty text is its own cluster."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"the MinHash cluster threshold must be in (0, 1], got {threshold}")
+    hasher = MinHasher(num_perm, shingle_size, seed)
+    bands, rows = choose_bands(threshold, num_perm)
+    keys = np.zeros((len(texts), bands), dtype=np.uint64)
+    valid = np.zeros(len(texts), dtype=bool)
+    signatures, docs = hasher.signatures(texts)
+    if docs.size:
+        keys[docs] = band_keys(signatures, bands, rows)
+        valid[docs] = True
+    pairs = candidate_pairs(keys, valid)
+    sets = _shingle_sets(hasher, texts)
+    sims = np.array([jaccard(sets[i], sets[j]) for i, j in pairs.tolist()], dtype=np.float64)
+    ok = sims >= threshold
+    info = connected_components(pairs[ok], sims[ok])
+    return [info[i][0] if i in info else i for i in range(len(texts))]

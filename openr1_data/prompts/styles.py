@@ -65,6 +65,24 @@ RUBRIC_TEMPLATE = (
 )
 DEFAULT_RUBRIC = "The response does what the task asks, is correct and complete, and says it concisely."
 
+# Difficulty rating (selection by LLM-rated difficulty, OpenThoughts3): a judge rates each problem on a fixed rubric.
+DIFFICULTY_MIN, DIFFICULTY_MAX = 1, 10
+DIFFICULTY_RUBRIC = (
+    "1-2: one routine step (arithmetic, a formula applied directly).\n"
+    "3-4: a few standard steps (school algebra, a word problem).\n"
+    "5-6: several steps or a known technique to choose (easy competition problems, AMC 10).\n"
+    "7-8: a non-obvious idea or a long argument (hard AMC 12, AIME).\n"
+    "9-10: olympiad level (USAMO, IMO)."
+)
+DIFFICULTY_SYSTEM = (
+    "You rate how hard math problems are. Reply with the rating only: one whole number from "
+    f"{DIFFICULTY_MIN} to {DIFFICULTY_MAX}."
+)
+DIFFICULTY_TEMPLATE = (
+    f"Rate the difficulty of this problem from {DIFFICULTY_MIN} to {DIFFICULTY_MAX} with this rubric:\n"
+    f"{DIFFICULTY_RUBRIC}\n\nProblem:\n{{{{ problem }}}}\n\nReply with the number only."
+)
+
 
 @dataclass
 class ParsedCompletion:
@@ -163,11 +181,33 @@ def parse_score(reply: str, row: Mapping[str, Any]) -> ParsedCompletion:
     return ParsedCompletion(reasoning, final, match.group(1), None)
 
 
+_RATING = re.compile(r"(?:(?:rating|difficulty)\s*[:=]?\s*)?(\d{1,3})\s*(?:/\s*(\d{1,3}))?", re.IGNORECASE)
+
+
+def parse_rating(reply: str, row: Mapping[str, Any]) -> ParsedCompletion:
+    """A difficulty rating, parsed strictly: after an optional think block, the reply is one whole number in
+    [DIFFICULTY_MIN, DIFFICULTY_MAX] ("7", "7/10", "Rating: 7", "Difficulty: 7", one trailing period, bold
+    allowed) and nothing else. The number goes to `predicted_answer`; anything else is a `parse_issue`
+    ("unparseable_rating", "rating_out_of_range", an unclosed think block), never a guess."""
+    reasoning, final, issue = split_think(reply)
+    if issue not in (None, "no_think"):
+        return ParsedCompletion(reasoning, final, None, issue)
+    text = final.strip().strip("*").strip()
+    text = (text[:-1].rstrip() if text.endswith(".") else text).strip("*").strip()  # "**7**." and "**7.**"
+    match = _RATING.fullmatch(text)
+    if match is None or (match.group(2) is not None and int(match.group(2)) != DIFFICULTY_MAX):
+        return ParsedCompletion(reasoning, final, None, "unparseable_rating")
+    if not DIFFICULTY_MIN <= int(match.group(1)) <= DIFFICULTY_MAX:
+        return ParsedCompletion(reasoning, final, None, "rating_out_of_range")
+    return ParsedCompletion(reasoning, final, str(int(match.group(1))), None)
+
+
 PARSERS: dict[str, Callable[[str, Mapping[str, Any]], ParsedCompletion]] = {
     "think": parse_think,
     "rlt": parse_rlt,
     "answer_tag": parse_answer_tag,
     "score": parse_score,
+    "rating": parse_rating,
 }
 
 _jinja = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -255,6 +295,14 @@ STYLES: dict[str, PromptStyle] = {
         user_template=RUBRIC_TEMPLATE,
         parser="score",
         needs=("prompt", "completion", "rubric"),
+    ),
+    # A judge's difficulty rating of the problem on a fixed 1-10 rubric (generate it like traces: resumable, any
+    # backend); `curate/difficulty.py` reads the ratings for selection.
+    "difficulty_rating": PromptStyle(
+        name="difficulty_rating",
+        system_prompt=DIFFICULTY_SYSTEM,
+        user_template=DIFFICULTY_TEMPLATE,
+        parser="rating",
     ),
 }
 

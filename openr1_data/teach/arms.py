@@ -4,7 +4,13 @@
 - `uncurated`: every R1 trace as the teacher wrote it, unfiltered;
 - `curated`: the R1 traces that pass the toolkit's default curation (math-verify, format filters, selection);
 - `rlt_best`: per problem, the RLT explanation the student scores best (best-of-K by the RLT reward);
-- `step_checked`: `curated` minus the traces with a step whose arithmetic is wrong (the rule step labeler).
+- `step_checked`: `curated` minus the traces with a step whose arithmetic is wrong (the rule step labeler);
+- one arm per selection strategy (`SELECTION_ARMS`): the same verified, format-filtered R1 traces as `curated`,
+  selected by the arm's own `SelectionConfig` (the curation's selection with the arm's settings on top):
+  `format_only` (right or wrong: correctness unused), `incorrect` (only wrong traces: the harm control),
+  `hard_half` (correct traces of problems the teacher solves at most half the time), `longest_half` (the longest
+  half of the correct traces), `diverse_half` (one correct trace from half the problems, drawn evenly across
+  MinHash clusters of the problem text).
 
 Every conversation asks the way the evaluation asks (the evaluation prompt style's user turn), so an arm never
 differs from another in the question, only in the answer the student learns to write.
@@ -13,7 +19,7 @@ differs from another in the question, only in the answer the student learns to w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +121,30 @@ def build_from_traces(arm: str, traces: Dataset, style: str, folder: Path, answe
     return write_arm(arm, conversations(iter_rows(traces), question(style), answer), folder, built_from, run)
 
 
+# arm -> (what it is built from, the arm's selection settings given the number of problems with a kept trace)
+SELECTION_ARMS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
+    "format_only": ("R1 traces kept by the format filters, right or wrong", lambda _: {"keep": "all"}),
+    "incorrect": ("only the wrong R1 traces (the harm control)", lambda _: {"keep": "incorrect"}),
+    "hard_half": ("correct R1 traces of problems the teacher solves at most half the time",
+                  lambda _: {"keep": "correct", "pass_rate_high": 0.5}),
+    "longest_half": ("the longest half of the correct R1 traces", lambda _: {"keep": "correct", "longest_share": 0.5}),
+    "diverse_half": ("one correct R1 trace from half the problems, drawn evenly across MinHash clusters",
+                     lambda problems: {"keep": "correct", "per_problem": 1, "diverse_by": "minhash_cluster",
+                                       "diverse_n": max(1, problems // 2)}),
+}  # fmt: skip
+# A strategy's settings replace these of the curation's selection (the rest, e.g. group_column, carry over).
+STRATEGY_FIELDS = ("keep", "per_problem", "pass_rate_low", "pass_rate_high", "pass_count_low", "pass_count_high",
+                   "longest_share", "longest_n", "top_sources", "source_quota", "per_source_max", "diverse_by",
+                   "diverse_n", "rating_keep_top_share")  # fmt: skip
+
+
+def arm_selection(arm: str, base: Any, problems: int) -> Any:
+    """The arm's own SelectionConfig: the curation's selection with every strategy reset, then the arm's settings."""
+    _, settings = SELECTION_ARMS[arm]
+    cleared = {name: None for name in STRATEGY_FIELDS if name != "keep"}
+    return replace(base, **{**cleared, "difficulty_ratings": None, **settings(problems)})
+
+
 @dataclass
 class CurationSettings:
     """The curation configs the `curated`, `rlt_best` and `step_checked` arms are built with."""
@@ -132,15 +162,31 @@ def build_arms(arms: list[str], train: Dataset, traces: Dataset, style: str, fol
     """Every requested arm's training set, from the training problems and the one set of generated traces."""
     from openr1_data.curate.filters import filter_traces
     from openr1_data.curate.rlt_select import build_scorer, select_best_explanations
+    from openr1_data.curate.selection import select_traces
     from openr1_data.pipeline import curate_traces
 
     rlt = traces.filter(lambda s: s == "rlt", input_columns="prompt_style")
     r1 = traces.filter(lambda s: s != "rlt", input_columns="prompt_style")
     built: list[ArmData] = []
     curated, curated_run = r1, PipelineRecord()
-    if {"curated", "step_checked"} & set(arms):  # both arms start from the same curation
-        _, curated = curate_traces(curated_run, r1, curation.verify, curation.filters, curation.selection)
+    verified = r1
+    if {"curated", "step_checked", *SELECTION_ARMS} & set(arms):  # these arms start from the same curation
+        verified, curated = curate_traces(
+            curated_run, r1, curation.verify, curation.filters, curation.selection
+        )
+    filtered = None
     for arm in arms:
+        if arm in SELECTION_ARMS:
+            filtered = filtered or filter_traces(verified, curation.filters)  # once for every strategy arm
+            run = PipelineRecord()
+            pool = run.record(filtered)
+            problems = len(set(pool[PROBLEM_ID])) if len(pool) else 0
+            selection = arm_selection(arm, curation.selection, problems)
+            kept = run.record(select_traces(pool, selection)) if len(pool) else pool
+            built.append(
+                build_from_traces(arm, kept, style, folder, trace_answer, SELECTION_ARMS[arm][0], run)
+            )
+            continue
         if arm == "base":
             built.append(ArmData("base", 0, 0, None, "no training"))
         elif arm == "reference":

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Every arm, in report order. `base` is the untrained student; the others are training sets built from one
-# generation run (arms.py says how each is built).
-ARMS = ("base", "reference", "uncurated", "curated", "rlt_best", "step_checked")
+# generation run (arms.py says how each is built). The arms after `step_checked` differ from `curated` only in
+# their selection (each its own named SelectionConfig: arms.SELECTION_ARMS).
+DEFAULT_ARMS = ("base", "reference", "uncurated", "curated", "rlt_best", "step_checked")
+ARMS = (*DEFAULT_ARMS, "format_only", "incorrect", "hard_half", "longest_half", "diverse_half")
 
 
 @dataclass
@@ -26,7 +28,8 @@ class TeachConfig:
         },
     )
     arms: list[str] = field(
-        default_factory=lambda: list(ARMS), metadata={"help": f"arms to run, from {', '.join(ARMS)}"}
+        default_factory=lambda: list(DEFAULT_ARMS),
+        metadata={"help": f"arms to run, from {', '.join(ARMS)}"},
     )
     seeds: int = field(default=3, metadata={"help": "training seeds per arm (0, 1, ..., seeds-1)"})
     student_model: str = field(

@@ -80,6 +80,15 @@ def fill_budget(arm: ArmData, cfg: TeachConfig, seed: int, target: Path) -> Path
     return target
 
 
+WARMUP_MIN_STEPS = 100  # below this budget the run gets no warmup
+
+
+def warmup_steps(train_steps: int) -> float:
+    """A 10% warmup for budgets of `WARMUP_MIN_STEPS` steps or more, none below: transformers' warmup starts at a
+    learning rate of 0, so with 10 steps a warmup of `0.1` spends the first step (a tenth of the budget) at lr 0."""
+    return 0.1 if train_steps >= WARMUP_MIN_STEPS else 0
+
+
 def sft_args(cfg: TeachConfig, seed: int, output_dir: Path) -> Any:
     """The trainer settings every arm gets: the step budget of packed rows, assistant-only loss, ChatML."""
     from openr1_data.training.configs import SFTConfig
@@ -93,7 +102,7 @@ def sft_args(cfg: TeachConfig, seed: int, output_dir: Path) -> Any:
         max_length=cfg.train_max_length,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=0.1,
+        warmup_steps=warmup_steps(cfg.train_steps),
         chat_template="chatml",
         assistant_only_loss=True,
         seed=seed,
@@ -165,8 +174,8 @@ def run_arm_seed(arm: ArmData, cfg: TeachConfig, seed: int, heldout: Path) -> st
     """Train (unless base) and evaluate one arm x seed; returns what was done, for the progress log."""
     paths = run_paths(cfg, arm.arm, seed)
     if evaluated(paths, cfg):
-        if not cfg.keep_models:
-            shutil.rmtree(paths.model, ignore_errors=True)  # a kill after the report, before this cleanup
+        if arm.arm != "base" and not cfg.keep_models:  # killed between its report and the cleanup below
+            shutil.rmtree(paths.model, ignore_errors=True)
         return "complete, skipped"
     paths.root.mkdir(parents=True, exist_ok=True)
     model = cfg.student_model

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +39,36 @@ def recorded(configs: list[Any]) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))  # as it reads back from the file
 
 
+def defaults(configs: list[Any]) -> dict[str, Any]:
+    """The default of every recorded field, as `recorded` writes it: what a field added to a config after a folder
+    was written stood for in that folder's runs (the behaviour before the field existed)."""
+    out: dict[str, Any] = {}
+    for config in configs:
+        values = {}
+        for f in fields(config):
+            if f.default is not MISSING:
+                values[f.name] = f.default
+            elif f.default_factory is not MISSING:
+                values[f.name] = f.default_factory()
+        out[type(config).__name__] = values
+    return json.loads(json.dumps(out, default=str))
+
+
 def check_settings(folder: Path, configs: list[Any]) -> None:
-    """Record the settings in a new folder; in one written before, refuse changed ones, naming each."""
+    """Record the settings in a new folder; in one written before, refuse changed ones, naming each (a field the
+    folder does not record yet counts as its default)."""
     path = folder / SETTINGS
     now = recorded(configs)
     if path.exists():
         old = json.loads(path.read_text())
+        before = defaults(configs)
+        for name, values in old.items():
+            before.setdefault(name, {}).update(values)
         changed = [
-            f"{name}.{key}: {old.get(name, {}).get(key)!r} -> {value!r}"
-            for name, fields in now.items()
-            for key, value in fields.items()
-            if old.get(name, {}).get(key) != value
+            f"{name}.{key}: {before.get(name, {}).get(key)!r} -> {value!r}"
+            for name, fields_now in now.items()
+            for key, value in fields_now.items()
+            if before.get(name, {}).get(key) != value
         ]
         if changed:
             raise ValueError(
