@@ -60,6 +60,8 @@ def test_grpo_two_steps_with_two_registry_rewards_logs_them(tiny_model_dir, prob
     assert all("rewards/format_reward/mean" in h for h in steps)
     assert all(0.0 <= h["rewards/accuracy_reward/mean"] <= 1.0 for h in steps)
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "README.md").exists()
+    card = (tmp_path / "README.md").read_text()
+    assert "| `accuracy` | 1 |" in card and "| `format` | 1 |" in card and "## Final training metrics" in card
     rejected = read_dataset(tmp_path / "rejected_prompts")  # the prompts GRPO did not get, with their reason
     assert sorted(rejected["rejected_reason"]) == ["duplicate_problem", "no_gold_answer"]
 

@@ -93,7 +93,7 @@ def test_sft_saves_model_tokenizer_card_and_stops_on_the_turn_end(trained):
     card = (out / "README.md").read_text()
     assert "sft" in card and "None" not in card  # not TRL's "Model Card for None"
     assert "trained with TRL's SFT trainer" in card and "a local dataset folder" in card
-    assert "| max_steps |" in card
+    assert "| max_steps |" in card and "## Final training metrics" in card and "| train_loss |" in card
     tokenizer = AutoTokenizer.from_pretrained(out)
     eos = json.loads((out / "generation_config.json").read_text())["eos_token_id"]
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") in (eos if isinstance(eos, list) else [eos])
@@ -207,3 +207,12 @@ def test_model_card_names_base_model_dataset_and_the_data_funnel(tmp_path):
         training_args=args, tags=[],
     )  # fmt: skip
     assert "datasets:" not in card and "a local dataset folder (`dataset`)" in card and "too_long: 6" in card
+    # the packaged default student is named by its Hub id; rewards, the config and the final metrics are stated
+    card = render_model_card(
+        model_name="student", base_model="smollm2", dataset_name=str(folder), trainer_kind="grpo",
+        training_args=args, tags=[], dataset_config="problems", rewards=[("accuracy", 1.0), ("format", 0.5)],
+        metrics={"train_loss": 0.12345, "reward": 0.75},
+    )  # fmt: skip
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card and "config `problems`" in card
+    assert "| `accuracy` | 1 |" in card and "| `format` | 0.5 |" in card
+    assert "| train_loss | 0.1235 |" in card and "| reward | 0.75 |" in card

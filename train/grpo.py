@@ -26,7 +26,13 @@ from openr1_data.funnel import PipelineRecord
 from openr1_data.io import write_dataset
 from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
 from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
-from openr1_data.training.data import build_grpo_prompts, load_training_data, warn_think_prefill
+from openr1_data.training.data import (
+    GRPO_CONFIGS,
+    build_grpo_prompts,
+    load_training_data,
+    trained_config,
+    warn_think_prefill,
+)
 from openr1_data.training.rewards import build_reward_funcs, check_reward_names, parse_params
 from openr1_data.training.setup import check_vllm, save_and_push, set_model_init_kwargs
 
@@ -95,6 +101,14 @@ def main(
         script_args.dataset_name,
         tags=["grpo"],
         base_model=model_args.model_name_or_path,
+        dataset_config=trained_config(script_args, GRPO_CONFIGS),
+        rewards=list(
+            zip(
+                script_args.reward_funcs,
+                training_args.reward_weights or [1.0] * len(reward_funcs),
+                strict=False,
+            )
+        ),
     )
     logger.info("model saved to %s", training_args.output_dir)
     return trainer

@@ -84,10 +84,22 @@ def parse_mixture(spec: dict[str, Any] | str) -> tuple[list[MixtureEntry], int |
     return entries, spec.get("seed"), spec.get("test_split_size")
 
 
+# The configs of a published dataset folder each script reads by default, in order. `all_traces` is never one:
+# it holds every generated trace, before any filter.
+SFT_CONFIGS = ("messages", "sft", "default")
+GRPO_CONFIGS = ("problems", "sft", "default")
+
+
 def read_training_source(
     source: str, config: str | None, split: str, preferred_configs: Sequence[str] = ()
 ) -> Dataset:
     """Read one split of a local folder / file / Hub id, picking a preferred config of a multi-config folder."""
+    return read_dataset(source, config=choose_config(source, config, preferred_configs), split=split)
+
+
+def choose_config(source: str, config: str | None, preferred_configs: Sequence[str] = ()) -> str | None:
+    """The config a training script reads from `source`: the one asked for, else the first preferred one a
+    multi-config local folder has (None: the folder's default or a single config)."""
     path = Path(source)
     if config is None and path.is_dir() and (path / "README.md").exists():
         try:
@@ -100,7 +112,7 @@ def read_training_source(
                 raise ContractError(
                     f"{source} has configs {names}; pass --dataset_config with the one to train on"
                 )
-    return read_dataset(source, config=config, split=split)
+    return config
 
 
 def _weighted(dataset: Dataset, weight: float, seed: int) -> Dataset:
@@ -199,9 +211,16 @@ def _messages_problem(messages: Any) -> str | None:
     return None
 
 
+def trained_config(data: Any, preferred_configs: Sequence[str]) -> str | None:
+    """The config a script trained on (for its model card): asked for, or chosen from `preferred_configs`."""
+    if getattr(data, "dataset_mixture", None) or not getattr(data, "dataset_name", None):
+        return None
+    return choose_config(data.dataset_name, data.dataset_config, preferred_configs)
+
+
 def load_sft_dataset(data: DataArguments, seed: int = 0) -> tuple[Dataset, Dataset | None]:
     """Train/eval rows with a checked `messages` column (other columns dropped so TRL sees a chat dataset)."""
-    train, test = load_training_data(data, [MESSAGES], ("messages", "sft", "default"), seed)
+    train, test = load_training_data(data, [MESSAGES], SFT_CONFIGS, seed)
     check_messages(train)
     train = train.select_columns([MESSAGES])
     return train, (test.select_columns([MESSAGES]) if test is not None else None)

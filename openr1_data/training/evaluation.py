@@ -161,7 +161,14 @@ def majority_correct(answers: Sequence[str | None], correct: Sequence[bool | Non
     return best == "\x00gold"
 
 
-SAMPLE_COLUMNS = ["item_id", "sample_index", "predicted_answer", CORRECT, "finish_reason", "completion_tokens"]
+SAMPLE_COLUMNS = [
+    "item_id",
+    "sample_index",
+    "predicted_answer",
+    CORRECT,
+    "finish_reason",
+    "completion_tokens",
+]
 
 
 def format_flags(completion: str) -> dict[str, bool]:
@@ -190,7 +197,9 @@ def bootstrap_interval(
     if len(data) == 0:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    return percentile_interval(data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1), level)
+    return percentile_interval(
+        data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1), level
+    )
 
 
 def percentile_interval(draws: Any, level: float = 0.95) -> tuple[float, float]:
@@ -347,7 +356,8 @@ def markdown_table(scores: Sequence[BenchmarkScore]) -> str:
     ]
     for s in scores:
         shares = " | ".join(
-            with_interval(getattr(s, name), s.intervals.get(name)) for name in ("finished", "closed_think", "boxed")
+            with_interval(getattr(s, name), s.intervals.get(name))
+            for name in ("finished", "closed_think", "boxed")
         )
         lines.append(
             f"| {s.benchmark} | {s.items} | {s.samples_per_item} | "

@@ -14,6 +14,7 @@ import yaml
 
 from openr1_data.io import read_funnel
 from openr1_data.secrets import redact
+from openr1_data.teachers.default_model import teacher_hub_id
 
 SETTINGS = (
     "learning_rate",
@@ -37,6 +38,20 @@ def dataset_reference(dataset_name: str | None) -> tuple[str, str | None]:
     return f"[{dataset_name}](https://huggingface.co/datasets/{dataset_name})", dataset_name
 
 
+def final_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """The last logged value of every numeric metric of a run (TRL's `trainer.state.log_history`)."""
+    final: dict[str, float] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and key != "step":
+                final[key] = float(value)
+    return final
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
 def render_model_card(
     *,
     model_name: str,
@@ -45,19 +60,32 @@ def render_model_card(
     trainer_kind: str,
     training_args: Any,
     tags: list[str],
+    dataset_config: str | None = None,
+    rewards: list[tuple[str, float]] | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> str:
-    """The README.md of a trained model folder."""
+    """The README.md of a trained model folder: base model (as a Hub id when it has one), the data and the config
+    trained on (with that data's funnel), the rewards and their weights, the settings, the final metrics."""
     data_text, hub_dataset = dataset_reference(dataset_name)
+    base_hub_id = teacher_hub_id(base_model)
     local_base = Path(base_model).exists()
     metadata: dict[str, Any] = {
         "library_name": "transformers",
         "pipeline_tag": "text-generation",
         "tags": ["openr1-data", trainer_kind, *tags],
     }
-    if not local_base:
-        metadata["base_model"] = base_model
+    if base_hub_id:
+        metadata["base_model"] = base_hub_id
     if hub_dataset:
         metadata["datasets"] = [hub_dataset]
+    base_text = f"`{base_model}`" + (
+        f" ([{base_hub_id}](https://huggingface.co/{base_hub_id}))"
+        if base_hub_id and base_hub_id != base_model
+        else " (a local folder)"
+        if local_base
+        else ""
+    )
+    config_text = f", config `{dataset_config}`" if dataset_config else ""
     lines = [
         "---",
         yaml.safe_dump(metadata, sort_keys=False).strip(),
@@ -65,8 +93,12 @@ def render_model_card(
         "",
         f"# {model_name}",
         "",
-        f"`{base_model}`{' (a local folder)' if local_base else ''} trained with TRL's {trainer_kind.upper()} "
-        f"trainer by openr1-data on {data_text}.",
+        f"{base_text} trained with TRL's {trainer_kind.upper()} trainer by openr1-data on {data_text}{config_text}.",
+    ]
+    if rewards:
+        lines += ["", "## Rewards", "", "| reward | weight |", "|---|---|"]
+        lines += [f"| `{name}` | {_number(weight)} |" for name, weight in rewards]
+    lines += [
         "",
         "## Training settings",
         "",
@@ -78,9 +110,18 @@ def render_model_card(
             if getattr(training_args, name, None) not in (None, -1)
         ],
     ]
+    if metrics:
+        lines += ["", "## Final training metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {_number(value)} |" for name, value in sorted(metrics.items())]
     funnel = read_funnel(dataset_name) if dataset_name and Path(dataset_name).is_dir() else None
     if funnel is not None and funnel.stages:
-        lines += ["", "## The data's funnel", "", "```", funnel.table(), "```"]
+        what = (
+            "every stage that made it"
+            if dataset_config in (None, "sft", "messages", "default")
+            else f"how the run that published it went; the `{dataset_config}` config holds the rows of that run "
+            "its card describes"
+        )
+        lines += ["", f"## The data's funnel ({what})", "", "```", funnel.table(), "```"]
     return redact("\n".join(lines) + "\n")
 
 

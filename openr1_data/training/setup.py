@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from openr1_data.teachers.threads import set_torch_threads
-from openr1_data.training.model_card import write_model_card
+from openr1_data.training.model_card import final_metrics, write_model_card
 
 # -------------------------------------------------------------------------------------------------- models
 
@@ -45,10 +45,17 @@ def set_model_init_kwargs(model_args: Any, training_args: Any) -> str:
 
 
 def save_and_push(
-    trainer: Any, training_args: Any, dataset_name: str | None, tags: list[str], base_model: str
+    trainer: Any,
+    training_args: Any,
+    dataset_name: str | None,
+    tags: list[str],
+    base_model: str,
+    dataset_config: str | None = None,
+    rewards: list[tuple[str, float]] | None = None,
 ) -> None:
     """Save model + tokenizer + our model card to `output_dir`; upload the folder when `--push_to_hub` is set.
 
+    The card names the config trained on, the rewards and their weights (GRPO) and the final logged metrics.
     The folder is uploaded as saved (`Trainer.push_to_hub` would write TRL's card over ours)."""
     trainer.save_model(training_args.output_dir)
     if not trainer.accelerator.is_main_process:
@@ -62,6 +69,9 @@ def save_and_push(
         trainer_kind=tags[0] if tags else "trl",
         training_args=training_args,
         tags=tags[1:],
+        dataset_config=dataset_config,
+        rewards=rewards,
+        metrics=final_metrics(trainer.state.log_history),
     )
     if training_args.push_to_hub:
         from huggingface_hub import HfApi

@@ -12,7 +12,7 @@ from typing import Any
 
 from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
 from openr1_data.training.configs import DataArguments, SFTConfig
-from openr1_data.training.data import load_sft_dataset
+from openr1_data.training.data import SFT_CONFIGS, load_sft_dataset, trained_config
 from openr1_data.training.setup import save_and_push, set_model_init_kwargs
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,12 @@ def train_sft(data_args: DataArguments, training_args: SFTConfig, model_args: An
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     save_and_push(
-        trainer, training_args, data_args.dataset_name, tags=["sft"], base_model=model_args.model_name_or_path
+        trainer,
+        training_args,
+        data_args.dataset_name,
+        tags=["sft"],
+        base_model=model_args.model_name_or_path,
+        dataset_config=trained_config(data_args, SFT_CONFIGS),
     )
     logger.info("model saved to %s", training_args.output_dir)
     return trainer
