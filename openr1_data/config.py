@@ -32,16 +32,20 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def parse_config(
-    dataclass_types: Sequence[type], args: Sequence[str], default_recipe: str | Path | None = None
+    dataclass_types: Sequence[type],
+    args: Sequence[str],
+    default_recipe: str | Path | None = None,
+    prog: str | None = None,
 ) -> tuple[Any, ...]:
     """Parse `--config recipe.yaml` plus overrides into instances of `dataclass_types`.
 
     Unknown recipe keys are an error that lists the valid ones, so a typo in a recipe never goes unnoticed.
     `default_recipe` is read when the command line names none (a pipeline's embedded defaults live there).
+    `prog` is the command's name in `--help` (e.g. "openr1-data verify").
     """
     args = list(args)  # the caller passes the command line: no library module reads sys.argv
     # No prefix matching: `--problem_colum` must not silently mean `--problem_column`.
-    parser = HfArgumentParser([DataClassType(t) for t in dataclass_types], allow_abbrev=False)
+    parser = HfArgumentParser([DataClassType(t) for t in dataclass_types], allow_abbrev=False, prog=prog)
     parser.add_argument("--config", default=None, help="YAML recipe; command-line flags override its values")
     config_path = None
     if "--config" in args:

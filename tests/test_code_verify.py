@@ -244,7 +244,7 @@ def test_grpo_step_with_the_code_reward_on_a_raw_humaneval_file(tiny_model_dir, 
         "--model_name_or_path", tiny_model_dir, "--dataset_name", str(data), "--output_dir", str(tmp_path / "out"),
         "--max_steps", "1", "--per_device_train_batch_size", "4", "--num_generations", "2",
         "--max_completion_length", "16", "--logging_steps", "1", "--report_to", "none", "--save_strategy", "no",
-        "--gradient_checkpointing", "false", "--reward_funcs", "code", "binary_code", "--prompt_style", "r1_code",
+        "--activation_checkpointing", "false", "--reward_funcs", "code", "binary_code", "--prompt_style", "r1_code",
     ]  # fmt: skip
     args = parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), argv)
     trainer = load_script("grpo").main(*args)

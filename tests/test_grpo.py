@@ -47,7 +47,7 @@ def grpo_args(model: str, data: str, out, *extra: str):
         "--model_name_or_path", model, "--dataset_name", data, "--output_dir", str(out),
         "--max_steps", "2", "--per_device_train_batch_size", "4", "--num_generations", "2",
         "--max_completion_length", "12", "--logging_steps", "1", "--report_to", "none",
-        "--save_strategy", "no", "--gradient_checkpointing", "false", *extra,
+        "--save_strategy", "no", "--activation_checkpointing", "false", *extra,
     ]  # fmt: skip
     return parse_config((GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig), argv)
 

@@ -64,7 +64,7 @@ def sft_args(model: str, data: str, out: Path, *extra: str):
     argv = [
         "--model_name_or_path", model, "--dataset_name", data, "--output_dir", str(out),
         "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--logging_steps", "5",
-        "--report_to", "none", "--save_strategy", "no", "--gradient_checkpointing", "false",
+        "--report_to", "none", "--save_strategy", "no", "--activation_checkpointing", "false",
         "--lr_scheduler_type", "constant", *extra,
     ]  # fmt: skip
     return parse_config((DataArguments, SFTConfig, ModelConfig), argv)

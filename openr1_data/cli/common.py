@@ -81,7 +81,7 @@ def parse_stage(command: str, dataclass_types: Sequence[type], argv: list[str]) 
     The settings and argv are kept on the `StageIO` for the folder's lineage.json. The output folder is checked
     before any work: it must be new, empty, this same command's earlier output with the same settings, or given
     with `--overwrite true` (and then be a stage folder: a folder of the user's own is never deleted)."""
-    io, *configs = parse_config([StageIO, *dataclass_types], argv)
+    io, *configs = parse_config([StageIO, *dataclass_types], argv, prog=f"openr1-data {command}")
     io.command, io.argv = command, list(argv)
     io.settings = plain_settings(configs)
     claim_output_dir(io.output_dir, command, io.settings, io.overwrite)

@@ -10,7 +10,7 @@ from openr1_data.training.evaluation import EvalConfig, evaluate, markdown_table
 
 def main(argv: list[str]) -> int:
     """Entry point of `openr1-data evaluate`: evaluate, write the reports, print the table."""
-    (cfg,) = parse_config([EvalConfig], argv)
+    (cfg,) = parse_config([EvalConfig], argv, prog="openr1-data evaluate")
     scores = evaluate(cfg)
     print(f"\n{markdown_table(scores)}\n\nReport: {Path(cfg.output_dir) / 'report.json'}")
     return 0

@@ -38,7 +38,9 @@ class GenerateOutputArgs:
 
 def main(argv: list[str]) -> int:
     """Entry point of `openr1-data generate`."""
-    source, cfg, output = parse_config([ProblemSourceConfig, GenerationConfig, GenerateOutputArgs], argv)
+    source, cfg, output = parse_config(
+        [ProblemSourceConfig, GenerationConfig, GenerateOutputArgs], argv, prog="openr1-data generate"
+    )
     check_output_outside_input(source.problems, cfg.output_dir, flag="--problems")
     settings = plain_settings([source, cfg])
     out = Path(cfg.output_dir)

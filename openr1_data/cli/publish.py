@@ -55,7 +55,7 @@ def publish_main(argv: list[str]) -> int:
     """Entry point of `openr1-data publish`: a curated stage folder → a dataset folder with its card."""
     from openr1_data.publish.local import EmptyDatasetError, check_target, publish_local
 
-    inputs, settings = parse_config([PublishInputs, PublishConfig], argv)
+    inputs, settings = parse_config([PublishInputs, PublishConfig], argv, prog="openr1-data publish")
     check_output_outside_input(inputs.input, inputs.output_dir)
     check_target(Path(inputs.output_dir), settings.overwrite)  # before reading anything
     kept = read_dataset(inputs.input)
@@ -133,7 +133,7 @@ def _positional_to_flags(argv: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """Entry point of `openr1-data push`."""
-    (args,) = parse_config([PushArguments], _positional_to_flags(argv))
+    (args,) = parse_config([PushArguments], _positional_to_flags(argv), prog="openr1-data push")
     # Our progress and retries at INFO; the HTTP clients' per-request lines only from warnings up.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("openr1_data").setLevel(logging.INFO)

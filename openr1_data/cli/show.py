@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
     """Entry point of `openr1-data show`."""
     if argv and not argv[0].startswith("-"):
         argv = ["--input", *argv]
-    (args,) = parse_config([ShowArguments], argv)
+    (args,) = parse_config([ShowArguments], argv, prog="openr1-data show")
     rows = read_dataset(args.input)
     conditions = [parse_condition(c, rows.column_names) for c in args.where]
     columns = args.columns or [c for c in DEFAULT_COLUMNS if c in rows.column_names]
@@ -110,14 +110,16 @@ def main(argv: list[str]) -> int:
         if not all((row[c] == v) == equal for c, equal, v in conditions):
             continue
         matched += 1
-        if matched <= args.offset:
+        if matched <= args.offset or shown == args.n:
             continue
         print(f"── row {index} " + "─" * 60)
         for column in columns:
             value = safe_text(row[column], args.max_chars)
             print(f"{column}:" + (f"\n{value}" if "\n" in value or len(value) > 60 else f" {value}"))
         shown += 1
-        if shown == args.n:
-            break
-    print(f"── {shown} row(s) shown of {len(rows)} ({', '.join(args.where) or 'no filter'})")
+        # keep counting past the last row shown: the footer says how many rows match, not how many exist
+    filtered = (
+        f"{matched} of {len(rows)} rows match {', '.join(args.where)}" if args.where else f"{len(rows)} rows"
+    )
+    print(f"── {shown} row(s) shown; {filtered}")
     return 0

@@ -179,11 +179,15 @@ def format_flags(completion: str) -> dict[str, bool]:
 
 
 def sample_records(traces: Dataset) -> list[dict]:
-    """One record per judged sample: item, sample index, answer, verdict, finish reason, length, format flags."""
+    """One record per judged sample: item, sample index, answer, verdict, finish reason, length, format flags, and
+    the texts a reader needs to check it (the problem, the gold answer, the completion)."""
+    texts = [c for c in ("problem", "answer") if c in traces.column_names]
     records = []
-    for row in iter_rows(traces.select_columns([*SAMPLE_COLUMNS, "completion"])):
-        completion = row.pop("completion")
-        records.append({**row, **format_flags(completion)})
+    for row in iter_rows(traces.select_columns([*SAMPLE_COLUMNS, *texts, "completion"])):
+        flags = format_flags(row["completion"])
+        if "answer" in row:
+            row["gold"] = row.pop("answer")
+        records.append({**row, **flags})
     return records
 
 
