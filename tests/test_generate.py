@@ -64,9 +64,11 @@ class RecordingFeed(ListFeed):
     def __init__(self, requests, batch_size=16):
         super().__init__(requests, batch_size)
         self.live: list[int] = []
+        self.tokens: list[int] = []
 
-    def heartbeat(self, in_flight: int, retries: int = 0) -> None:
+    def heartbeat(self, in_flight: int, retries: int = 0, tokens_in_flight: int = 0) -> None:
         self.live.append(in_flight)
+        self.tokens.append(tokens_in_flight)
 
 
 def _requests(prompts: list[str], seeds: list[int], budgets: list[int]) -> list[Request]:
@@ -105,6 +107,8 @@ def test_rows_leave_the_batch_when_they_end(teacher):
         feed.results[p].finish_reason == "stop" for p in "abcd"
     )
     assert feed.live[:2] == [4, 4] and feed.live[2] == 2 and max(feed.live[2:]) <= 2
+    # progress moves before any row ends: the tokens decoded so far for the rows still in flight
+    assert feed.tokens[:2] == [4, 8] and feed.tokens[2] == 2 * 3
 
 
 def test_cut_generation_keeps_length_finish_reason(teacher):

@@ -230,3 +230,23 @@ def test_sigkill_mid_stream_then_resume_equals_uninterrupted_run(tmp_path):
     assert len(load_traces(killed)) == 80
     report = json.loads((killed / "generate_report.json").read_text())
     assert report["skipped_existing"] == at_kill and report["generated"] == 80 - at_kill
+
+
+def test_the_bar_says_what_it_waits_for(tmp_path):
+    """Before any trace finishes, the progress line shows the tokens decoded so far, the requests in flight and
+    the age of the oldest one (a bar that sat at 0/46 for minutes said none of it)."""
+    from datasets import Features
+
+    from openr1_data.generate.scheduler import TraceScheduler
+    from openr1_data.generate.shards import ShardWriter
+    from openr1_data.teachers import SamplingParams
+
+    writer = ShardWriter(tmp_path, Features({}))
+    scheduler = TraceScheduler([], SamplingParams(), 0, "t", writer, progress=False)
+    now = time.perf_counter()
+    scheduler._sent = {"a": now - 30.0, "b": now - 1.0}  # two requests a teacher took 30 s and 1 s ago
+    scheduler.heartbeat(in_flight=2, tokens_in_flight=120)
+    shown = scheduler.waiting_for(now)
+    assert shown["tokens"] == 120 and int(shown["tok_s"]) > 0 and shown["in_flight"] == 2
+    assert shown["oldest"] == "30s" and "forcing" not in shown and shown["retries"] == 0
+    writer.close()

@@ -117,6 +117,8 @@ class TraceScheduler:
         self._by_id = {t.trace_id: t for t in traces}
         self._outstanding = 0
         self._in_flight = 0
+        self._tokens_in_flight = 0
+        self._sent: dict[Any, float] = {}  # request key -> when it was handed out (the slowest one's age)
         self._tail_flushed = False
         self._start = time.perf_counter()
         self._postfix_at = 0.0
@@ -144,6 +146,7 @@ class TraceScheduler:
         else:
             return None
         self._outstanding += 1
+        self._sent[request.key] = time.perf_counter()
         self.summary.requests += 1
         self.summary.max_in_flight = max(self.summary.max_in_flight, self._outstanding)
         return request
@@ -160,6 +163,7 @@ class TraceScheduler:
 
     def complete(self, request: Request, completion: Completion) -> None:
         self._outstanding -= 1
+        self._sent.pop(request.key, None)
         trace_id, step = cast(tuple[str, str], request.key)
         trace = self._by_id[trace_id]
         if step == FORCE_STEP:
@@ -175,8 +179,9 @@ class TraceScheduler:
                 return
         self._finish(trace, completion)
 
-    def heartbeat(self, in_flight: int, retries: int = 0) -> None:
+    def heartbeat(self, in_flight: int, retries: int = 0, tokens_in_flight: int = 0) -> None:
         self._in_flight = in_flight
+        self._tokens_in_flight = tokens_in_flight
         self.summary.retries = retries
         self._tell()
         if not self._new and self._refill is None and not self._tail_flushed:
@@ -188,8 +193,24 @@ class TraceScheduler:
         if now - self._postfix_at >= 0.5:
             self._postfix_at = now
             self.summary.seconds = now - self._start
-            rate = self.summary.completion_tokens / max(self.summary.seconds, 1e-9)
-            self.bar.set_postfix(tok_s=f"{rate:.0f}", in_flight=in_flight, retries=retries, refresh=False)
+            self.bar.set_postfix(self.waiting_for(now), refresh=False)
+            self.bar.refresh()  # the line moves even while no trace finishes
+
+    def waiting_for(self, now: float) -> dict[str, Any]:
+        """What the bar shows beside the finished traces: tokens so far (in-flight ones included), their rate,
+        the requests in flight, the age of the oldest one, forced answers queued, retries."""
+        tokens = self.summary.completion_tokens + self._tokens_in_flight
+        shown: dict[str, Any] = {
+            "tokens": tokens,
+            "tok_s": f"{tokens / max(self.summary.seconds, 1e-9):.0f}",
+            "in_flight": self._in_flight,
+        }
+        if self._sent:
+            shown["oldest"] = f"{now - min(self._sent.values()):.0f}s"
+        if self._follow_ups or self._firsts:
+            shown["forcing"] = len(self._follow_ups) + len(self._firsts)
+        shown["retries"] = self.summary.retries
+        return shown
 
     # -- the run -----------------------------------------------------------------------------------------------
 

@@ -75,8 +75,11 @@ class RequestFeed(Protocol):
     def complete(self, request: Request, completion: Completion) -> None:
         """Take the completion of a request the teacher got from `next_request` (may queue follow-up requests)."""
 
-    def heartbeat(self, in_flight: int, retries: int = 0) -> None:
-        """Called regularly while requests are in flight (progress, time-based shard writes)."""
+    def heartbeat(self, in_flight: int, retries: int = 0, tokens_in_flight: int = 0) -> None:
+        """Called regularly while requests are in flight (progress, time-based shard writes).
+
+        `tokens_in_flight`: tokens decoded so far for requests not yet complete, from backends that know it (the
+        local transformers teacher), so progress moves before the first trace finishes."""
 
 
 class ListFeed:
@@ -94,7 +97,7 @@ class ListFeed:
     def complete(self, request: Request, completion: Completion) -> None:
         self.results[request.key] = completion
 
-    def heartbeat(self, in_flight: int, retries: int = 0) -> None:
+    def heartbeat(self, in_flight: int, retries: int = 0, tokens_in_flight: int = 0) -> None:
         pass
 
 

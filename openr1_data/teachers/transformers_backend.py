@@ -163,20 +163,26 @@ class TransformersTeacher(Teacher):
         attention = enc["attention_mask"]
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
-            input_ids=enc["input_ids"], attention_mask=attention, position_ids=positions, use_cache=True,
+            input_ids=enc["input_ids"],
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
             **self._last_logits,
         )
         cache, logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
         generators = [torch.Generator(device=self.device).manual_seed(r.sampling.seed) for r in batch]
         tokens: list[list[int]] = [[] for _ in batch]
         live = list(range(len(batch)))  # batch rows still decoding, in cache order
+        decoding = 0  # tokens decoded for rows not yet complete: progress before the first trace ends
         while live:
             next_ids = self._pick(logits, sampling, [generators[i] for i in live])
             ended = []
             for slot, row in enumerate(live):
                 tokens[row].append(int(next_ids[slot]))
+                decoding += 1
                 if self._ended(tokens[row], batch[row].sampling):
                     ended.append(slot)
+                    decoding -= len(tokens[row])
                     feed.complete(batch[row], self._to_completion(tokens[row], batch[row].sampling))
             if ended:
                 gone = set(ended)
@@ -197,7 +203,7 @@ class TransformersTeacher(Teacher):
                 **{self._cache_arg: cache},
             )
             cache, logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
-            feed.heartbeat(in_flight=len(live))
+            feed.heartbeat(in_flight=len(live), tokens_in_flight=decoding)
 
     def _pick(self, logits: torch.Tensor, sampling: SamplingParams, generators: list) -> torch.Tensor:
         """Next token of every live row: argmax when greedy, else one draw per row from its own generator."""
