@@ -214,7 +214,9 @@ def test_verify_and_the_code_rewards_give_the_same_verdicts(humaneval_problems):
         fenced(rows[3]["prompt"] + rows[3]["canonical_solution"]),
     ]
     traces = code_traces(humaneval_problems, completions)
-    verified = verify_traces(traces, VerifyConfig(progress=False, code_num_proc=2, code_timeout_seconds=5))
+    verified = verify_traces(
+        traces, VerifyConfig(progress=False, code_num_proc=2, code_timeout_seconds=5)
+    ).kept
     assert verified["correct"] == [True, False, False, True]
     assert verified["verify_error"] == [None, None, "no_code", None]
     assert verified["tests_passed"][0] == verified["tests_total"][0] == 7

@@ -20,10 +20,10 @@ def main(argv: list[str]) -> int:
     """Entry point of `openr1-data generate`."""
     source, cfg = parse_config([ProblemSourceConfig, GenerationConfig], argv)
     loaded = load_problems(source)
-    generated, summary = generate_traces(loaded.kept, cfg, funnel=Funnel([loaded.stats]))
+    generated = generate_traces(loaded.kept, cfg, funnel=Funnel([loaded.stats]))
     write_dataset(loaded.rejected, Path(cfg.output_dir) / REJECTED_DIR / loaded.stats.stage)
     funnel = Funnel([loaded.stats, generated.stats])
-    print(f"\nGeneration summary\n{summary.table()}\n\nFunnel\n{funnel.table()}")
+    print(f"\nGeneration summary\n{generated.report.table()}\n\nFunnel\n{funnel.table()}")
     print(
         f"\nTraces: {shard_folder(cfg.output_dir)}  (next: openr1-data verify --input {cfg.output_dir} ...)"
     )

@@ -303,12 +303,12 @@ def evaluate(cfg: EvalConfig, teacher: Teacher | None = None) -> list[BenchmarkS
     try:
         for name in cfg.benchmarks:
             problems = items[name]
-            result, summary = generate_traces(problems, cfg.generation_config(name), teacher=teacher)
+            result = generate_traces(problems, cfg.generation_config(name), teacher=teacher)
             if len(result.rejected):
                 raise ValueError(
                     f"{name}: {len(result.rejected)} items could not be rendered: {result.stats}"
                 )
-            verified = verify_traces(result.kept, VerifyConfig(verify_num_proc=cfg.num_proc, progress=False))
+            verified = verify_traces(result.kept, VerifyConfig(verify_num_proc=cfg.num_proc, progress=False)).kept
             label = name.split("=", 1)[0]  # `name=path` files are reported under their name
             records = sample_records(verified)
             write_samples(cfg, label, records)
