@@ -25,7 +25,7 @@ class LLMJudgeReward(Reward):
     prompt style (`judge_rubric`, or any style whose parser is "score") asks for a 0-10 score, read strictly
     (`parse_score`: anything but a number is None, which TRL skips); the reward is score / 10.
 
-    Built on the judge stage (`curate/llm_judge.py`): the same `JudgeConfig` fields and `build_judge`, so any
+    Built on the judge stage (`curate/llm_judge.py`): the same `JudgeConfig` fields and `JudgeClient`, so any
     teacher backend can judge (an OpenAI-compatible server, transformers, vLLM). `judge_prompt_style="answer_match"`
     asks the stage's own question instead (does the final answer match the gold? yes 1.0 / no 0.0 / undecided
     None), with the same answer hand-off and reply parser as curation. The judge sees the part of the completion
@@ -52,7 +52,7 @@ class LLMJudgeReward(Reward):
         judge_cache_size: int = 100_000,
     ):
         super().__init__(style)
-        from openr1_data.curate.llm_judge import JudgeConfig
+        from openr1_data.curate.llm_judge import JudgeClient, JudgeConfig
         from openr1_data.prompts.styles import DEFAULT_RUBRIC, get_style
 
         if not judge_model:
@@ -82,38 +82,30 @@ class LLMJudgeReward(Reward):
             raise ValueError(f"judge_cache_size must be >= 0, got {judge_cache_size}")
         self.judge_cache_size = judge_cache_size
         self.cost = {"requests": 0, "cache_hits": 0, "reply_tokens": 0, "undecided": 0}
-        self._teacher: Any = None
+        self._client = JudgeClient(self.judge_config)
         self._cache: OrderedDict[str, tuple[float | None, str | None]] = OrderedDict()
 
-    def __getstate__(self) -> dict:  # the judge client (threads, sockets) is rebuilt where the copy runs
+    def __getstate__(self) -> dict:  # the copy's client opens its own judge; the cache starts empty
         state = dict(self.__dict__)
-        state["_teacher"], state["_cache"] = None, OrderedDict()
+        state["_cache"] = OrderedDict()
         return state
 
     def close(self) -> None:
         """Close the judge backend (a later call opens it again)."""
-        if self._teacher is not None:
-            self._teacher.close()
-            self._teacher = None
+        self._client.close()
 
     def _messages(self, prompt: str, view: TraceView, row: dict[str, Any]) -> list[dict[str, str]] | None:
         """The judge's chat prompt for one completion, or None when the row cannot be judged."""
         response = (view.parsed.final or "").strip()
         if self.judge_prompt_style == ANSWER_MATCH:
-            from openr1_data.curate.llm_judge import judge_response_text
+            from openr1_data.curate.llm_judge import answer_match_prompt, judge_response_text
 
             if not view.gold:
                 return None
             answer = judge_response_text(
                 view.parsed.predicted_answer, view.parsed.final, None, self.judge_config.judge_response_chars
             )
-            question = self.judge_config.judge_template.format(
-                problem=prompt, gold=view.gold, response=answer
-            )
-            return [
-                {"role": "system", "content": self.judge_config.judge_system_prompt},
-                {"role": "user", "content": question},
-            ]
+            return answer_match_prompt(self.judge_config, prompt, view.gold, answer)
         from openr1_data.prompts import get_style
 
         rubric = row.get("rubric") or self.judge_rubric
@@ -183,30 +175,15 @@ class LLMJudgeReward(Reward):
     def _ask(
         self, asked: dict[str, list[dict[str, str]]]
     ) -> tuple[dict[str, tuple[float | None, str | None]], int]:
-        """Send the judge every new question once, in batches; cache the verdicts. Returns them and the reply
-        tokens."""
+        """Send the judge every new question once (`JudgeClient`: in batches); cache the verdicts. Returns them and
+        the reply tokens."""
         verdicts: dict[str, tuple[float | None, str | None]] = {}
-        if not asked:
-            return verdicts, 0
-        if self._teacher is None:
-            from openr1_data.curate.llm_judge import build_judge
-
-            self._teacher = build_judge(self.judge_config)
-        keys, tokens = list(asked), 0
-        size = self.judge_config.judge_batch_size
-        for lo in range(0, len(keys), size):
-            batch = keys[lo : lo + size]
-            outputs = self._teacher.generate([asked[k] for k in batch], self.judge_config.sampling(), n=1)
-            if len(outputs) != len(batch) or any(len(o) != 1 for o in outputs):
-                raise RuntimeError(
-                    f"the judge backend {type(self._teacher).__name__} returned {[len(o) for o in outputs]} replies "
-                    f"for {len(batch)} questions (1 each expected)"
-                )
-            for key, (completion,) in zip(batch, outputs, strict=True):
-                tokens += completion.completion_tokens
-                verdicts[key] = self._cache[key] = self._verdict(completion.text)
-                if len(self._cache) > self.judge_cache_size:
-                    self._cache.popitem(last=False)
+        tokens = 0
+        for key, completion in zip(asked, self._client.ask(list(asked.values())), strict=True):
+            tokens += completion.completion_tokens
+            verdicts[key] = self._cache[key] = self._verdict(completion.text)
+            if len(self._cache) > self.judge_cache_size:
+                self._cache.popitem(last=False)
         return verdicts, tokens
 
 
