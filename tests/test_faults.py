@@ -33,8 +33,8 @@ from openr1_data.secrets import redact, redact_config
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import make_teacher
-from openr1_data.teachers.base import SamplingParams
-from openr1_data.teachers.openai_backend import OpenAITeacher, TeacherRequestError
+from openr1_data.teachers.base import SamplingParams, TeacherRequestError
+from openr1_data.teachers.openai_backend import OpenAITeacher
 from tests.fakes.fault_server import (
     CONNECTION_FAULTS,
     MALFORMED_FAULTS,

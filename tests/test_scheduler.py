@@ -29,7 +29,7 @@ from openr1_data.generate.stage import (
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams
-from openr1_data.teachers.openai_backend import TeacherRequestError
+from openr1_data.teachers.base import TeacherRequestError
 from tests.fakes.capacity_server import CapacityServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,8 +13,7 @@ import pytest
 
 from openr1_data.generate.stage import GenerationConfig, teacher_options
 from openr1_data.teachers import backend_options, make_teacher
-from openr1_data.teachers.base import SamplingParams
-from openr1_data.teachers.openai_backend import request_seed
+from openr1_data.teachers.base import SamplingParams, request_seed
 from openr1_data.teachers.vllm_backend import (
     _external_id,
     completion_from_output,

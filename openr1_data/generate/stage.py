@@ -451,5 +451,5 @@ class _NamedOnly(Teacher):
 
         super().__init__(provenance_name(cfg.teacher_model))
 
-    def generate(self, prompts, sampling, n=1):
+    def _generate(self, prompts, sampling, n):
         raise RuntimeError("the Ray driver does not generate; its replicas do")
