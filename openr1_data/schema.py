@@ -51,6 +51,10 @@ TRACE_FEATURES = {
 }
 TRACE_COLUMNS = tuple(TRACE_FEATURES)
 
+# A chat prompt: what prompt styles build (`prompts/`) and teachers complete (`teachers/`), and the `prompt` column.
+Message = dict[str, str]  # {"role": ..., "content": ...}
+Prompt = list[Message]
+
 # Columns every stage that rejects rows adds to its side output.
 REJECT_STAGE = "rejected_stage"
 REJECT_REASON = "rejected_reason"

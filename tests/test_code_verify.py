@@ -17,6 +17,7 @@ from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.code_blocks import last_code_block
+from openr1_data.schema import Prompt
 from openr1_data.sources.code_problems import (
     BadTests,
     FunctionTests,
@@ -26,7 +27,7 @@ from openr1_data.sources.code_problems import (
     stdio_tests,
 )
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.teachers.base import Completion, SamplingParams, Teacher
 from openr1_data.training.evaluation import EvalConfig, evaluate
 from openr1_data.training.rewards import get_reward_funcs
 from tests.scripted_openai import ScriptedOpenAIServer

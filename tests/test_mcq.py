@@ -17,10 +17,10 @@ from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_trace
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.choice_letters import extract_choice
-from openr1_data.schema import ContractError
+from openr1_data.schema import ContractError, Prompt
 from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.teachers.base import Completion, SamplingParams, Teacher
 from openr1_data.training.evaluation import EvalConfig, evaluate
 from tests.scripted_openai import ScriptedOpenAIServer
 

@@ -30,9 +30,9 @@ import pyarrow as pa
 from datasets import Dataset, Value
 
 from openr1_data.funnel import StageResult, keep_every_row
-from openr1_data.schema import ANSWER, PROBLEM, ContractError, arrow_column, require_columns
+from openr1_data.schema import ANSWER, PROBLEM, ContractError, Prompt, arrow_column, require_columns
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
-from openr1_data.teachers.base import UNKNOWN_FINISH, Completion, Prompt
+from openr1_data.teachers.base import UNKNOWN_FINISH, Completion
 from openr1_data.text import final_answer, split_think
 
 CORRECT = "correct"

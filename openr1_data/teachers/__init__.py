@@ -7,7 +7,8 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.schema import Prompt
+from openr1_data.teachers.base import Completion, SamplingParams, Teacher
 
 # backend name -> "module:Class"; imported only when that backend is asked for.
 BACKENDS: dict[str, str] = {

@@ -25,8 +25,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-Message = dict[str, str]
-Prompt = list[Message]
+from openr1_data.schema import Prompt
 
 logger = logging.getLogger(__name__)
 
