@@ -15,6 +15,7 @@ from openr1_data.curate.filters import FilterConfig, filter_traces
 from openr1_data.curate.selection import SelectionConfig, select_traces
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.funnel import StageResult
+from openr1_data.schema import CORRECT
 
 
 def verify_main(argv: list[str]) -> int:
@@ -32,7 +33,7 @@ def filter_main(argv: list[str]) -> int:
     dataset = io.read()
     needs_verdicts = selection_config.keep == "correct" or selection_config.uses_pass_rate
     results: list[StageResult] = []
-    if needs_verdicts and "correct" not in dataset.column_names:
+    if needs_verdicts and CORRECT not in dataset.column_names:
         print("traces have no 'correct' column: verifying them first (run `openr1-data verify` to tune it)")
         results.append(verify_traces(dataset, VerifyConfig()))
         dataset = results[-1].kept

@@ -30,12 +30,20 @@ import pyarrow as pa
 from datasets import Dataset, Value
 
 from openr1_data.funnel import StageResult, keep_every_row
-from openr1_data.schema import ANSWER, PROBLEM, ContractError, Prompt, arrow_column, require_columns
+from openr1_data.schema import (
+    ANSWER,
+    CORRECT,
+    PROBLEM,
+    VERIFY_ERROR,
+    ContractError,
+    Prompt,
+    arrow_column,
+    require_columns,
+)
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
 from openr1_data.teachers.base import UNKNOWN_FINISH, Completion
 from openr1_data.text import final_answer, split_think
 
-CORRECT = "correct"
 CORRECT_MATH_VERIFY = "correct_math_verify"
 CORRECT_JUDGE = "correct_judge"
 JUDGE_REPLY = "judge_reply"
@@ -387,7 +395,7 @@ def judge_traces(
     # a rerun starts from math-verify's verdict, not from a `correct` an earlier judge run already rewrote
     mv_source = CORRECT_MATH_VERIFY if CORRECT_MATH_VERIFY in dataset.column_names else CORRECT
     mv = _column(dataset, mv_source)
-    errors = _column(dataset, "verify_error")
+    errors = _column(dataset, VERIFY_ERROR)
     predicted = _column(dataset, config.judge_prediction_column)
     finish = _column(dataset, "finish_reason")
     golds = _column(dataset, config.judge_answer_column)

@@ -23,7 +23,15 @@ from datasets import Dataset, Value
 
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.judgements import judge_accuracy
-from openr1_data.schema import PROBLEM, PROBLEM_ID, ContractError, arrow_column, require_columns
+from openr1_data.schema import (
+    CORRECT,
+    PROBLEM,
+    PROBLEM_ID,
+    VERIFY_ERROR,
+    ContractError,
+    arrow_column,
+    require_columns,
+)
 
 PASS_RATE = "pass_rate"
 
@@ -124,18 +132,18 @@ def select_traces(
     needs_correct = config.keep == "correct" or config.uses_pass_rate
     require_columns(
         dataset.column_names,
-        [group_col] + (["correct"] if needs_correct else []),
+        [group_col] + ([CORRECT] if needs_correct else []),
         what=f"selection stage '{stage}'",
         fix="Run verification first (`openr1-data verify` or verify_traces) so traces have a 'correct' column, "
         f"and make sure the problem column ('{config.group_column}' or '{PROBLEM}') exists.",
     )
     n = len(dataset)
     groups = arrow_column(dataset, group_col).to_pylist()
-    has_correct = "correct" in dataset.column_names
-    correct = arrow_column(dataset, "correct").to_pylist() if has_correct else None
+    has_correct = CORRECT in dataset.column_names
+    correct = arrow_column(dataset, CORRECT).to_pylist() if has_correct else None
     errors = (
-        arrow_column(dataset, "verify_error").to_pylist()
-        if "verify_error" in dataset.column_names
+        arrow_column(dataset, VERIFY_ERROR).to_pylist()
+        if VERIFY_ERROR in dataset.column_names
         else [None] * n
     )
 

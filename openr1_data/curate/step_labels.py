@@ -44,7 +44,7 @@ from openr1_data.curate.steps import (
 )
 from openr1_data.funnel import StageResult, keep_every_row
 from openr1_data.prompts.styles import STYLES, PromptStyle
-from openr1_data.schema import ContractError, iter_rows, require_columns
+from openr1_data.schema import CORRECT, ContractError, iter_rows, require_columns
 from openr1_data.text import gold_answer
 
 STEP_LABEL_SOURCE = "step_label_source"
@@ -359,7 +359,7 @@ class RolloutLabeler:
         ).kept
         right: Counter = Counter()
         known: Counter = Counter()
-        for owner, correct in zip(owners, verified["correct"], strict=True):
+        for owner, correct in zip(owners, verified[CORRECT], strict=True):
             known[owner] += correct is not None
             right[owner] += correct is True
         for u in units:

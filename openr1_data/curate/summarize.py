@@ -22,7 +22,7 @@ from datasets import Dataset, Value
 from openr1_data.config import check_fields
 from openr1_data.funnel import StageResult, keep_every_row
 from openr1_data.prompts.styles import STYLES, PromptStyle
-from openr1_data.schema import iter_rows, require_columns
+from openr1_data.schema import CORRECT, iter_rows, require_columns
 from openr1_data.text import gold_answer
 
 SUMMARY, SUMMARY_CORRECT = "summary", "summary_correct"
@@ -141,7 +141,7 @@ def summarize_traces(
             outputs.select_columns(["answer", "predicted_answer", "final"]),
             VerifyConfig(verify_num_proc=config.summary_verify_num_proc, progress=False),
         ).kept
-        for row, correct in zip(iter_rows(outputs), verified["correct"], strict=True):
+        for row, correct in zip(iter_rows(outputs), verified[CORRECT], strict=True):
             summaries[row["summary_of"]] = (row["final"], correct)
     texts: list[str | None] = []
     verdicts: list[bool | None] = []

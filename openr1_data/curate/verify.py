@@ -50,12 +50,14 @@ from openr1_data.schema import (
     ANSWER,
     CHOICES,
     CODE,
+    CORRECT,
     DOMAIN,
     MATH,
     MCQ,
     TESTS,
     TESTS_PASSED,
     TESTS_TOTAL,
+    VERIFY_ERROR,
     ContractError,
     arrow_column,
     arrow_table,
@@ -63,9 +65,6 @@ from openr1_data.schema import (
 )
 from openr1_data.sources.domains import dataset_domains
 from openr1_data.text import final_answer
-
-CORRECT = "correct"
-VERIFY_ERROR = "verify_error"
 
 
 @dataclass

@@ -23,9 +23,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from openr1_data.curate.verify import CORRECT, VerifyConfig, verify_traces
+from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.generate.stage import GenerationConfig, build_teacher, generate_traces
-from openr1_data.schema import CODE, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_problem_id
+from openr1_data.schema import CODE, CORRECT, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_problem_id
 from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.code_problems import HUMANEVAL_PACKAGE, humaneval_row, read_humaneval
 from openr1_data.teachers import Teacher
@@ -161,7 +161,14 @@ def majority_correct(answers: Sequence[str | None], correct: Sequence[bool | Non
     return best == "\x00gold"
 
 
-SAMPLE_COLUMNS = ["item_id", "sample_index", "predicted_answer", CORRECT, "finish_reason", "completion_tokens"]
+SAMPLE_COLUMNS = [
+    "item_id",
+    "sample_index",
+    "predicted_answer",
+    CORRECT,
+    "finish_reason",
+    "completion_tokens",
+]
 
 
 def format_flags(completion: str) -> dict[str, bool]:
@@ -190,7 +197,9 @@ def bootstrap_interval(
     if len(data) == 0:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    return percentile_interval(data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1), level)
+    return percentile_interval(
+        data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1), level
+    )
 
 
 def percentile_interval(draws: Any, level: float = 0.95) -> tuple[float, float]:
@@ -308,7 +317,9 @@ def evaluate(cfg: EvalConfig, teacher: Teacher | None = None) -> list[BenchmarkS
                 raise ValueError(
                     f"{name}: {len(result.rejected)} items could not be rendered: {result.stats}"
                 )
-            verified = verify_traces(result.kept, VerifyConfig(verify_num_proc=cfg.num_proc, progress=False)).kept
+            verified = verify_traces(
+                result.kept, VerifyConfig(verify_num_proc=cfg.num_proc, progress=False)
+            ).kept
             label = name.split("=", 1)[0]  # `name=path` files are reported under their name
             records = sample_records(verified)
             write_samples(cfg, label, records)
@@ -347,7 +358,8 @@ def markdown_table(scores: Sequence[BenchmarkScore]) -> str:
     ]
     for s in scores:
         shares = " | ".join(
-            with_interval(getattr(s, name), s.intervals.get(name)) for name in ("finished", "closed_think", "boxed")
+            with_interval(getattr(s, name), s.intervals.get(name))
+            for name in ("finished", "closed_think", "boxed")
         )
         lines.append(
             f"| {s.benchmark} | {s.items} | {s.samples_per_item} | "
