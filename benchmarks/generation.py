@@ -87,7 +87,9 @@ def transformers_benchmark(args: argparse.Namespace) -> None:
     prompts = [style.build(row) for row in problems]
     greedy = SamplingParams(temperature=0.0, max_new_tokens=args.max_new_tokens)
     torch.set_num_threads(args.num_threads)
-    teacher = make_teacher("transformers", args.model, batch_size=args.batch_size, num_threads=args.num_threads)
+    teacher = make_teacher(
+        "transformers", args.model, batch_size=args.batch_size, num_threads=args.num_threads
+    )
     teacher.generate(prompts[:2], greedy)  # warm-up (first-call allocations)
 
     loop_s, loop_tokens = per_prompt_loop(model_path, prompts, args.max_new_tokens)

@@ -53,7 +53,9 @@ def main(argv: list[str]) -> int:
     )
     folder = Path(teach_cfg.teach_dir)
     check_settings(folder, configs)  # a changed setting fails now, not after the arms that were already run
-    set_torch_threads(gen_cfg.num_threads)  # chosen now, before our own work loads the machine; kept for every arm
+    set_torch_threads(
+        gen_cfg.num_threads
+    )  # chosen now, before our own work loads the machine; kept for every arm
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     run = PipelineRecord()

@@ -52,9 +52,17 @@ def test_recipes_parse_and_field_names_are_unique():
     names = [f.name for cls in module.CONFIGS for f in dataclasses.fields(cls)]
     assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
     for name in ("teach_cpu", "teach_gpu"):
-        configs = parse_config(module.CONFIGS, ["--config", str(ROOT / "pipelines" / "recipes" / f"{name}.yaml")])
+        configs = parse_config(
+            module.CONFIGS, ["--config", str(ROOT / "pipelines" / "recipes" / f"{name}.yaml")]
+        )
         teach = configs[-1]
-        assert teach.seeds >= 3 and set(teach.arms) >= {"base", "reference", "uncurated", "curated", "rlt_best"}
+        assert teach.seeds >= 3 and set(teach.arms) >= {
+            "base",
+            "reference",
+            "uncurated",
+            "curated",
+            "rlt_best",
+        }
 
 
 def test_unknown_arm_is_a_user_error(tmp_path, capsys):
@@ -100,7 +108,9 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     assert all(m[0] == {"role": "user", "content": m[0]["content"]} and m[0]["content"].endswith(R1_INSTRUCTION)
                for m in reference["messages"])  # fmt: skip
     uncurated = read_dataset(out / "arms" / "uncurated")
-    assert len(uncurated) == 6 * 2 and all(m[-1]["content"].startswith("<think>") for m in uncurated["messages"])
+    assert len(uncurated) == 6 * 2 and all(
+        m[-1]["content"].startswith("<think>") for m in uncurated["messages"]
+    )
 
     # Every trained run had the same budget: the same steps, and tokens up to the packing fill
     report = json.loads((out / "report.json").read_text())
@@ -114,13 +124,17 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
         for metric in ("correct", "finished", "closed_think", "boxed"):
             low, high = row[f"{metric}_interval"]
             assert 0.0 <= low <= row[metric] <= high <= 1.0
-    assert not list((out / "runs").glob("*/seed-*/model"))  # students are dropped once measured (--keep_models)
+    assert not list(
+        (out / "runs").glob("*/seed-*/model")
+    )  # students are dropped once measured (--keep_models)
     markdown = (out / "report.md").read_text()
     assert "| arm |" in markdown and "within noise" in markdown and "## Versions" in markdown
     assert (out / "report.png").stat().st_size > 1000
 
     # A rerun with a different budget would mix old and new runs in one report: refused before any work
-    changed = subprocess.run([*command, "--train_steps", "4"], env=env, capture_output=True, text=True, timeout=300)
+    changed = subprocess.run(
+        [*command, "--train_steps", "4"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert changed.returncode == 2 and "train_steps: 3 -> 4" in changed.stderr
     assert "Traceback" not in changed.stderr
 

@@ -1,4 +1,7 @@
-"""Teacher backends behind one interface (`Teacher.generate`). Heavy imports stay inside each backend module."""
+"""Teacher backends behind one interface (`Teacher.generate`, `base`, with the helpers every backend shares): the
+transformers, OpenAI-compatible HTTP, vLLM and distilabel backends (`*_backend`, built by `make_teacher`), the
+packaged default model (`default_model`), a local `transformers serve` (`serve`) and torch threads from the free
+cores (`threads`). Heavy imports stay inside each backend module."""
 
 from __future__ import annotations
 

@@ -116,7 +116,9 @@ class GRPOScriptArguments(DataArguments):
 
     reward_funcs: list[str] = field(
         default_factory=lambda: ["accuracy", "format", "tag_count"],
-        metadata={"help": "reward functions: registry names (rlt included), open-r1 aliases or a dotted path to your own; weights: --reward_weights"},
+        metadata={
+            "help": "reward functions: registry names (rlt included), open-r1 aliases or a dotted path to your own; weights: --reward_weights"
+        },
     )
     reward_params: dict[str, Any] | str | None = field(
         default=None,
