@@ -13,9 +13,12 @@ Columns it writes, on every row (None where a row was not sent):
   (correct if either says so), "both" (correct only if neither says wrong). Where only one verdict exists, every
   policy but "math_verify" uses it.
 
-The stage rejects nothing (selection does, on `correct`): its `StageResult` keeps every row and reports `JudgeStats`. Rerunning it on judged traces starts again from
-`correct_math_verify`; `apply_judge_policy` switches the policy without asking the judge again. Identical questions
-(same problem, gold and answer) are asked once.
+The stage rejects nothing (selection does, on `correct`): its `StageResult` keeps every row and reports
+`JudgeStats`. Rerunning it on judged traces starts again from `correct_math_verify`; `apply_judge_policy` switches
+the policy without asking the judge again. Identical questions (same problem, gold and answer) are asked once.
+
+`JudgeClient` is the one client of a judge model (building it, batching, one greedy reply per question): this stage
+and the `llm_judge` GRPO reward (`training/rewards/model_based.py`) both ask through it.
 """
 
 from __future__ import annotations
