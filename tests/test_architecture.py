@@ -155,3 +155,21 @@ def test_top_level_holds_only_shared_contracts_and_every_stage_is_a_folder():
         "cli",
     ):
         assert (PACKAGE / stage / "__init__.py").is_file(), stage
+
+
+def test_teacher_backends_share_one_generate_prologue():
+    # `Teacher.generate` (teachers/base.py) checks the arguments once; backends implement `_generate` only
+    backends = {
+        f"{module_name(path)}.{node.name}": node
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and any(isinstance(b, ast.Name) and b.id == "Teacher" for b in node.bases)
+    }
+    assert len(backends) >= 5, sorted(backends)  # the four backends and the server pool at least
+    copies = [
+        name
+        for name, node in backends.items()
+        if any(isinstance(f, ast.FunctionDef) and f.name == "generate" for f in node.body)
+    ]
+    assert not copies, f"override `_generate`, not `generate`: {copies}"
