@@ -64,6 +64,7 @@ class Reward:
 
 
 def needed_tokens(view: TraceView, reward: str) -> int:
+    """The completion's token count, or a ValueError saying how to pass it (for rewards of length)."""
     if view.tokens is None:
         raise ValueError(
             f"the {reward} reward needs completion lengths: TRL passes `completion_ids`; outside TRL pass "
@@ -73,6 +74,7 @@ def needed_tokens(view: TraceView, reward: str) -> int:
 
 
 def per_row(values: Any, n: int) -> bool:
+    """True when a keyword argument is a column of this call: one value per completion."""
     return isinstance(values, list | tuple) and len(values) == n
 
 
@@ -98,6 +100,7 @@ def _last_user_text(prompt: Any) -> str:
 
 
 def row_styles(columns: dict[str, Any], n: int, default: str) -> list[str]:
+    """Each completion's prompt style: its row's `prompt_style`, else the reward's own."""
     styles = columns.get("prompt_style")
     return (
         [s or default for s in styles]
