@@ -87,7 +87,9 @@ def transformers_benchmark(args: argparse.Namespace) -> None:
     prompts = [style.build(row) for row in problems]
     greedy = SamplingParams(temperature=0.0, max_new_tokens=args.max_new_tokens)
     torch.set_num_threads(args.num_threads)
-    teacher = make_teacher("transformers", args.model, batch_size=args.batch_size, num_threads=args.num_threads)
+    teacher = make_teacher(
+        "transformers", args.model, batch_size=args.batch_size, num_threads=args.num_threads
+    )
     teacher.generate(prompts[:2], greedy)  # warm-up (first-call allocations)
 
     loop_s, loop_tokens = per_prompt_loop(model_path, prompts, args.max_new_tokens)
@@ -103,7 +105,7 @@ def transformers_benchmark(args: argparse.Namespace) -> None:
         num_generations=1, temperature=0.0, max_new_tokens=args.max_new_tokens, batch_size=args.prompts,
     )  # fmt: skip
     start = time.perf_counter()
-    result, _ = generate_traces(problems, cfg, teacher=teacher, progress=False)
+    result = generate_traces(problems, cfg, teacher=teacher, progress=False)
     stage_s = time.perf_counter() - start
     stage_tokens = sum(result.kept["completion_tokens"])
 
@@ -195,7 +197,7 @@ def stage_run(servers: list[SimulatedServer], traces: int, max_tokens: int, max_
     cfg.max_concurrency = max_concurrency
     cfg.max_new_tokens = max_tokens
     start = time.perf_counter()
-    result, summary = generate_traces(problems, cfg, progress=False)
+    summary = generate_traces(problems, cfg, progress=False).report
     return time.perf_counter() - start, summary.completion_tokens
 
 
@@ -276,7 +278,7 @@ def vllm_benchmark(args: argparse.Namespace) -> None:
     teacher.llm.reset_prefix_cache()
     cfg.output_dir = tempfile.mkdtemp(prefix="bench-vllm-")
     start = time.perf_counter()
-    _, summary = generate_traces(problems, cfg, teacher=teacher, progress=False)
+    summary = generate_traces(problems, cfg, teacher=teacher, progress=False).report
     rows.append(
         (
             "openr1-data generate --teacher_backend vllm",
@@ -305,7 +307,7 @@ def vllm_benchmark(args: argparse.Namespace) -> None:
                                    "max_concurrency": args.max_num_seqs,
                                    "output_dir": tempfile.mkdtemp(prefix="bench-vllm-http-")})  # fmt: skip
         start = time.perf_counter()
-        _, summary = generate_traces(problems, http, progress=False)
+        summary = generate_traces(problems, http, progress=False).report
         rows.append((f"vllm serve + generate --max_concurrency {args.max_num_seqs}", time.perf_counter() - start,
                      summary.completion_tokens))  # fmt: skip
     finally:

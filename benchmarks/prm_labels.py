@@ -124,7 +124,7 @@ def solution_traces(n: int) -> Dataset:
 
 def rollout_cost(model: str, traces: int, k: int, budget: int, answer_tokens: int) -> list[tuple]:
     data = solution_traces(traces)
-    n_steps = sum(len(s) for s in label_steps(data, StepLabelConfig(labeler="rules"))[0].kept["steps"])
+    n_steps = sum(len(s) for s in label_steps(data, StepLabelConfig(labeler="rules")).kept["steps"])
     rows: list[tuple[str, float, float, float, int, str]] = [
         ("rules (exact arithmetic)", 0.0, 0.0, 0.0, n_steps, "-")
     ]
@@ -146,7 +146,8 @@ def rollout_cost(model: str, traces: int, k: int, budget: int, answer_tokens: in
             progress=False,
         )
         start = time.perf_counter()
-        result, report = label_steps(data, config, generation=generation)
+        result = label_steps(data, config, generation=generation)
+        report = result.report
         seconds = time.perf_counter() - start
         scores = [s["score"] for row in result.kept["step_labels"] for s in row if s["score"] is not None]
         rows.append(

@@ -180,7 +180,7 @@ def run_baseline(ds: Dataset, num_proc: int) -> list:
 
 
 def run_ours(ds: Dataset, num_proc: int) -> list:
-    return verify_traces(ds, VerifyConfig(verify_num_proc=num_proc, progress=False))["correct"]
+    return verify_traces(ds, VerifyConfig(verify_num_proc=num_proc, progress=False)).kept["correct"]
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """The funnel: what every stage took in, kept and rejected (by reason), and the side output of rejected rows.
 
-A stage never drops a row silently. Filtering stages call `split_by_reason` with one reason per row (None = keep)
-and get back a `StageResult` whose `rejected` dataset carries `rejected_stage` and `rejected_reason` columns.
+A stage never drops a row silently. Every stage function returns one shape, a `StageResult`: the kept rows, the
+rejected rows (with `rejected_stage` and `rejected_reason` columns), the counts, and the stage's own report (what
+it measured: its `<stage>_report.json`). Filtering stages call `split_by_reason` with one reason per row (None =
+keep); stages that only add columns (verify, judge, label_steps, summarize) pass every row's reason as None.
 The pipeline records each result in a `Funnel`, which is saved as JSON and rendered into the dataset card.
 """
 
@@ -12,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from datasets import Dataset, Value
 
@@ -40,13 +43,18 @@ class StageStats:
             )
 
 
+ReportT = TypeVar("ReportT")
+
+
 @dataclass
-class StageResult:
-    """What a filtering stage returns: the kept rows, the rejected rows (with reasons) and the counts."""
+class StageResult(Generic[ReportT]):
+    """What every stage returns: the kept rows, the rejected rows (with reasons), the counts and the stage's report
+    (`StageResult[DedupReport]`, ...; None for a stage with nothing to report beyond its counts)."""
 
     kept: Dataset
     rejected: Dataset
     stats: StageStats
+    report: ReportT = None  # type: ignore[assignment]  (None only where the stage has no report type)
 
 
 def _take(dataset: Dataset, rows: list[int]) -> Dataset:
@@ -56,8 +64,10 @@ def _take(dataset: Dataset, rows: list[int]) -> Dataset:
     return Dataset.from_dict({c: [] for c in dataset.column_names}, features=dataset.features)
 
 
-def split_by_reason(dataset: Dataset, reasons: Sequence[str | None], stage: str) -> StageResult:
-    """Split `dataset` by a per-row rejection reason (None keeps the row) into a `StageResult`."""
+def split_by_reason(
+    dataset: Dataset, reasons: Sequence[str | None], stage: str, report: ReportT = None
+) -> StageResult[ReportT]:
+    """Split `dataset` by a per-row rejection reason (None keeps the row) into a `StageResult` with `report`."""
     if len(reasons) != len(dataset):
         raise ValueError(f"stage {stage!r}: {len(reasons)} reasons for {len(dataset)} rows")
     keep = [i for i, r in enumerate(reasons) if r is None]
@@ -69,7 +79,13 @@ def split_by_reason(dataset: Dataset, reasons: Sequence[str | None], stage: str)
     rejected = rejected.add_column(REJECT_REASON, [reasons[i] for i in drop], feature=Value("string"))
     stats = StageStats(stage, len(dataset), len(kept), dict(Counter(r for r in reasons if r is not None)))
     stats.check()
-    return StageResult(kept, rejected, stats)
+    return StageResult(kept, rejected, stats, report)
+
+
+def keep_every_row(dataset: Dataset, stage: str, report: ReportT = None) -> StageResult[ReportT]:
+    """The result of a stage that adds columns and rejects nothing: `dataset` itself kept, an empty `rejected`."""
+    rejected = split_by_reason(_take(dataset, []), [], stage).rejected
+    return StageResult(dataset, rejected, StageStats(stage, len(dataset), len(dataset)), report)
 
 
 @dataclass

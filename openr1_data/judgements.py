@@ -424,7 +424,9 @@ def numbers_in(text: str) -> set[str]:
     return set(_NUMBER.findall(text or ""))
 
 
-def judge_explanation_grounding(explanation: str, solution: str, gold: str | None, min_share: float) -> Judgement:
+def judge_explanation_grounding(
+    explanation: str, solution: str, gold: str | None, min_share: float
+) -> Judgement:
     """An RLT explanation against the numbers its reference solution works with (every number of the solution
     except the final answer): an explanation that uses fewer than `min_share` of them does not explain that
     solution ("The answer is 11.", "a classic logic puzzle"). Solutions without such numbers pass unjudged."""

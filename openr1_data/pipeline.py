@@ -4,7 +4,7 @@ A pipeline script parses its configs, then reads as the data flow:
 
     run = PipelineRecord()
     problems, report = curate_problems(run, problems_cfg, dedup_cfg, decontam_cfg)
-    generated, summary = generate_traces(problems, gen_cfg)
+    generated = generate_traces(problems, gen_cfg)
     all_traces, kept = curate_traces(run, run.record(generated), verify_cfg, filter_cfg, select_cfg)
     return publish_run(run, kept, all_traces, ...)
 """
@@ -104,10 +104,11 @@ def curate_traces(
 ) -> tuple[Dataset, Dataset]:
     """Verify every trace (and, when `judge_cfg.judge_model` is set, ask the LLM judge about the undecided ones),
     then filter on format and quality, then select. Returns (all verified, kept)."""
-    verified = verify_traces(traces, verify_cfg)
+    verified = verify_traces(traces, verify_cfg).kept
     if judge_cfg is not None and judge_cfg.judge_model:
-        verified, judge_stats = judge_traces(verified, judge_cfg)
-        print(f"\nLLM judge\n{judge_stats.table()}")
+        judged = judge_traces(verified, judge_cfg)
+        verified = judged.kept
+        print(f"\nLLM judge\n{judged.report.table()}")
     kept = run.record(filter_traces(verified, filter_cfg))
     kept = run.record(select_traces(kept, select_cfg))
     return verified, kept

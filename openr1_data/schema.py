@@ -51,6 +51,15 @@ TRACE_FEATURES = {
 }
 TRACE_COLUMNS = tuple(TRACE_FEATURES)
 
+# Verdict columns: verification adds them (curate/verify.py); the LLM judge may rewrite `correct` (curate/llm_judge.py);
+# selection, the pass rate, publishing and the rewards read them.
+CORRECT = "correct"  # True (right), False (wrong), None (no verdict)
+VERIFY_ERROR = "verify_error"  # why `correct` is None, or why an answer counts as wrong ("no_answer", ...)
+
+# A chat prompt: what prompt styles build (`prompts/`) and teachers complete (`teachers/`), and the `prompt` column.
+Message = dict[str, str]  # {"role": ..., "content": ...}
+Prompt = list[Message]
+
 # Columns every stage that rejects rows adds to its side output.
 REJECT_STAGE = "rejected_stage"
 REJECT_REASON = "rejected_reason"

@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
 
     problems, decontamination = curate_problems(run, problems_cfg, dedup_cfg, decontam_cfg)
     with served_teacher(gen_cfg, server_cfg) as served:  # None: the configured backend
-        generated, summary = generate_traces(problems, gen_cfg, served)
+        generated = generate_traces(problems, gen_cfg, served)
     all_traces, kept = curate_traces(
         run, run.record(generated), verify_cfg, filter_cfg, select_cfg, judge_cfg
     )
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         run, kept, all_traces, out_cfg,
         provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher, command=["python", "pipelines/distill_r1.py", *argv],
                                          selection=", then ".join(select_cfg.steps())),
-        decontamination=decontamination, configs=configs, summary=summary,
+        decontamination=decontamination, configs=configs, summary=generated.report,
     )  # fmt: skip
     print(f"\nR1 distillation finished in {time.perf_counter() - started:.0f} s.")
     return code

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     run = PipelineRecord()
 
     problems, decontamination = curate_problems(run, problems_cfg, dedup_cfg, decontam_cfg)
-    generated, summary = generate_traces(problems, gen_cfg)
+    generated = generate_traces(problems, gen_cfg)
     all_traces, kept = curate_traces(run, run.record(generated), verify_cfg, filter_cfg, select_cfg)
 
     teacher = all_traces[0]["teacher"] if len(all_traces) else None
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         run, kept, all_traces, out_cfg,
         provenance=generation_provenance(gen_cfg, [problems_cfg.problems], teacher, command=["python", "pipelines/quickstart.py", *argv],
                                          selection=", then ".join(select_cfg.steps())),
-        decontamination=decontamination, configs=configs, summary=summary,
+        decontamination=decontamination, configs=configs, summary=generated.report,
     )  # fmt: skip
     print(f"\nQuickstart finished in {time.perf_counter() - started:.0f} s.")
     if code == 0:

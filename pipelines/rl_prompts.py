@@ -63,8 +63,8 @@ def main(argv: list[str]) -> int:
     problems, decontamination = curate_problems(run, problems_cfg, dedup_cfg, decontam_cfg)
     problems = run.record(require_gold_answers(problems))  # no gold answer: nothing to measure against
     with served_teacher(gen_cfg, server_cfg) as served:  # None: the configured backend
-        generated, summary = generate_traces(problems, gen_cfg, served)
-    verified = verify_traces(run.record(generated), verify_cfg)
+        generated = generate_traces(problems, gen_cfg, served)
+    verified = verify_traces(run.record(generated), verify_cfg).kept
     kept = run.record(select_problems_by_pass_rate(verified, select_cfg))
 
     policy = verified[0]["teacher"] if len(verified) else None
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
     )  # fmt: skip
     code = publish_run(
         run, kept, None, out_cfg, provenance=provenance, decontamination=decontamination, configs=configs,
-        summary=summary, problems_only=True,
+        summary=generated.report, problems_only=True,
     )  # fmt: skip
     print(f"\nRL prompt set finished in {time.perf_counter() - started:.0f} s.")
     if code == 0:

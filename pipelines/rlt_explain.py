@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
 
     problems, decontamination = curate_loaded_problems(run, loaded, dedup_cfg, decontam_cfg)
     with served_teacher(gen_cfg, server_cfg) as served:  # None: the configured backend
-        generated, summary = generate_traces(problems, gen_cfg, served)
+        generated = generate_traces(problems, gen_cfg, served)
     traces = run.record(generated)
     kept = run.record(filter_traces(traces, filter_cfg))
     scorer = build_scorer(reward_cfg, select_cfg, teacher_model)
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
     )  # fmt: skip
     code = publish_run(
         run, kept, traces, out_cfg, provenance=provenance, decontamination=decontamination, configs=configs,
-        summary=summary,
+        summary=generated.report,
     )  # fmt: skip
     print(f"\nRLT explanations finished in {time.perf_counter() - started:.0f} s.")
     return code

@@ -53,7 +53,9 @@ def main(argv: list[str]) -> int:
     )
     folder = Path(teach_cfg.teach_dir)
     check_settings(folder, configs)  # a changed setting fails now, not after the arms that were already run
-    set_torch_threads(gen_cfg.num_threads)  # chosen now, before our own work loads the machine; kept for every arm
+    set_torch_threads(
+        gen_cfg.num_threads
+    )  # chosen now, before our own work loads the machine; kept for every arm
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     run = PipelineRecord()
@@ -67,10 +69,10 @@ def main(argv: list[str]) -> int:
           "with a held-out one", flush=True)  # fmt: skip
 
     mark = time.perf_counter()
-    generated, summary = generate_traces(split.train, gen_cfg)
+    generated = generate_traces(split.train, gen_cfg)
     traces = run.record(generated)
     seconds["generate"] = time.perf_counter() - mark
-    print(f"\nGeneration\n{summary.table()}", flush=True)
+    print(f"\nGeneration\n{generated.report.table()}", flush=True)
 
     mark = time.perf_counter()
     curation = CurationSettings(
@@ -119,7 +121,7 @@ def main(argv: list[str]) -> int:
             "num_generations": gen_cfg.num_generations,
             "temperature": gen_cfg.temperature,
             "max_new_tokens": gen_cfg.max_new_tokens,
-            "traces": summary.planned,
+            "traces": generated.report.planned,
         },  # fmt: skip
         "funnel": run.funnel.to_dict()["stages"],
         "seconds": {k: round(v) for k, v in seconds.items()},

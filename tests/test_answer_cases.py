@@ -294,7 +294,7 @@ def test_the_verify_stage_and_the_filters_agree_with_the_reward_on_the_whole_tab
             }
         )
     ds = Dataset.from_list(rows)
-    verified = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=32, progress=False))
+    verified = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=32, progress=False)).kept
     assert verified["correct"] == [c[2] for c in CASES]
     # The answer-present filter passes exactly the traces whose rule found an answer (boxed, or the answer block).
     reasons = filter_reasons(

@@ -35,7 +35,7 @@ def test_short_budget_on_tiny_model_gives_closed_think_and_forced_flag(tmp_path,
         output_dir=str(tmp_path), teacher_model=tiny_model_dir, prompt_styles=["r1_think", "rlt"],
         num_generations=2, thinking_budget=6, forced_answer_tokens=4, temperature=1.0, batch_size=4,
     )  # fmt: skip
-    traces = generate_traces(_problems(3), cfg, progress=False)[0].kept
+    traces = generate_traces(_problems(3), cfg, progress=False).kept
     think = traces.filter(lambda r: r["prompt_style"] == "r1_think")
     assert len(think) == 6
     for row in think:
@@ -54,7 +54,7 @@ def test_forced_answer_is_boxed_with_a_real_model(tmp_path, smollm2_dir):
         output_dir=str(tmp_path), teacher_model=smollm2_dir, prompt_styles=["r1_think"], num_generations=1,
         thinking_budget=12, forced_answer_tokens=8, temperature=0.0,
     )  # fmt: skip
-    traces = generate_traces(_problems(2), cfg, teacher=teacher, progress=False)[0].kept
+    traces = generate_traces(_problems(2), cfg, teacher=teacher, progress=False).kept
     assert all(traces["forced"])
     for row in traces:
         assert "</think>" in row["completion"] and row["reasoning"]

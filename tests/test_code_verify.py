@@ -17,6 +17,7 @@ from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.code_blocks import last_code_block
+from openr1_data.schema import Prompt
 from openr1_data.sources.code_problems import (
     BadTests,
     FunctionTests,
@@ -26,7 +27,7 @@ from openr1_data.sources.code_problems import (
     stdio_tests,
 )
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.teachers.base import Completion, SamplingParams, Teacher
 from openr1_data.training.evaluation import EvalConfig, evaluate
 from openr1_data.training.rewards import get_reward_funcs
 from tests.scripted_openai import ScriptedOpenAIServer
@@ -214,7 +215,9 @@ def test_verify_and_the_code_rewards_give_the_same_verdicts(humaneval_problems):
         fenced(rows[3]["prompt"] + rows[3]["canonical_solution"]),
     ]
     traces = code_traces(humaneval_problems, completions)
-    verified = verify_traces(traces, VerifyConfig(progress=False, code_num_proc=2, code_timeout_seconds=5))
+    verified = verify_traces(
+        traces, VerifyConfig(progress=False, code_num_proc=2, code_timeout_seconds=5)
+    ).kept
     assert verified["correct"] == [True, False, False, True]
     assert verified["verify_error"] == [None, None, "no_code", None]
     assert verified["tests_passed"][0] == verified["tests_total"][0] == 7

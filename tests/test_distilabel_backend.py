@@ -78,7 +78,7 @@ def runs(distilabel_env, problems, tiny_model_dir, tmp_path_factory):
         pytest.skip('distilabel is not installed: pip install "openr1-data[distilabel]"')
     # the native run goes first on purpose: torch has then run multi-threaded in this process, which would hang
     # distilabel's forked workers if the adapter ran distilabel here instead of in a clean child interpreter
-    native, _ = generate_traces(
+    native = generate_traces(
         problems,
         gen_config(tmp_path_factory.mktemp("native"), "transformers"),
         teacher=TransformersTeacher(tiny_model_dir),
@@ -86,9 +86,8 @@ def runs(distilabel_env, problems, tiny_model_dir, tmp_path_factory):
     )
     teacher = DistilabelTeacher(tiny_model_dir)
     out = tmp_path_factory.mktemp("distilabel")
-    adapted, summary = generate_traces(
-        problems, gen_config(out, "distilabel"), teacher=teacher, progress=False
-    )
+    adapted = generate_traces(problems, gen_config(out, "distilabel"), teacher=teacher, progress=False)
+    summary = adapted.report
     yield {
         "native": native.kept,
         "distilabel": adapted.kept,
@@ -140,9 +139,10 @@ def test_completions_are_parsed_and_counted_like_native_ones(runs, problems):
 
 @needs_distilabel
 def test_resume_skips_written_traces_without_running_distilabel(runs, problems):
-    again, summary = generate_traces(
+    again = generate_traces(
         problems, gen_config(runs["out"], "distilabel"), teacher=runs["teacher"], progress=False
     )
+    summary = again.report
     assert summary.generated == 0 and summary.skipped_existing == summary.planned == len(again.kept)
     assert sorted(again.kept["trace_id"]) == sorted(runs["distilabel"]["trace_id"])
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.schema import Prompt
+from openr1_data.teachers.base import Completion, SamplingParams, Teacher
 from openr1_data.training.evaluation import EvalConfig, evaluate, majority_correct
 
 GOLD = {"Q0": "3", "Q1": "\\frac{1}{2}", "Q2": "10", "Q3": "7"}

@@ -33,8 +33,8 @@ from openr1_data.secrets import redact, redact_config
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import make_teacher
-from openr1_data.teachers.base import SamplingParams
-from openr1_data.teachers.openai_backend import OpenAITeacher, TeacherRequestError
+from openr1_data.teachers.base import SamplingParams, TeacherRequestError
+from openr1_data.teachers.openai_backend import OpenAITeacher
 from tests.fakes.fault_server import (
     CONNECTION_FAULTS,
     MALFORMED_FAULTS,
@@ -158,7 +158,7 @@ def test_retries_inside_one_call_recover_from_every_fault_kind():
 def test_missing_finish_reason_is_stored_as_unknown_and_filtered_like_length(tmp_path, problems):
     with FaultServer(rate=1.0, kinds=["finish_null"]) as server:
         cfg = gen_config(tmp_path / "gen", server.base_url, num_generations=2)
-        result, _ = generate_traces(problems.select(range(6)), cfg, progress=False)
+        result = generate_traces(problems.select(range(6)), cfg, progress=False)
     reasons = Counter(result.kept["finish_reason"])
     assert reasons == Counter({"unknown": 12}), "a missing finish_reason must never read as 'stop'"
     only_finished = FilterConfig(require_think=False, require_answer=False, max_repetition_share=None)

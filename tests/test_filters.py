@@ -135,14 +135,20 @@ CASES = [
     ),
     (
         "rlt explanation with none of the solution's numbers",
-        make_trace("A classic logic puzzle, solved in 100 steps.\n" + RLT_END, style="rlt", solution=HANA,
-                   answer="11"),  # fmt: skip
+        make_trace(
+            "A classic logic puzzle, solved in 100 steps.\n" + RLT_END,
+            style="rlt",
+            solution=HANA,
+            answer="11",
+        ),  # fmt: skip
         {},
         "rlt_ungrounded",
     ),
     (
         "rlt explanation working with the solution's numbers",
-        make_trace("She had 3 and got 8 more, so 3 + 8.\n" + RLT_END, style="rlt", solution=HANA, answer="11"),
+        make_trace(
+            "She had 3 and got 8 more, so 3 + 8.\n" + RLT_END, style="rlt", solution=HANA, answer="11"
+        ),
         {},
         None,
     ),

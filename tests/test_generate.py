@@ -151,9 +151,8 @@ def _config(out: Path, model: str, **overrides) -> GenerationConfig:
 
 
 def test_stage_writes_contract_rows_and_funnel(tmp_path, tiny_model_dir, teacher, problems):
-    result, summary = generate_traces(
-        problems, _config(tmp_path, tiny_model_dir), teacher=teacher, progress=False
-    )
+    result = generate_traces(problems, _config(tmp_path, tiny_model_dir), teacher=teacher, progress=False)
+    summary = result.report
     traces = result.kept
     assert set(TRACE_COLUMNS) <= set(traces.column_names)
     assert len(traces) == 6 * 2 * 2 - 2  # the RLT style cannot render the row without a solution
@@ -162,9 +161,8 @@ def test_stage_writes_contract_rows_and_funnel(tmp_path, tiny_model_dir, teacher
     assert len(set(traces["trace_id"])) == len(traces)
     assert summary.generated == len(traces) and summary.completion_tokens == sum(traces["completion_tokens"])
     # Rerunning skips everything already written.
-    again, summary2 = generate_traces(
-        problems, _config(tmp_path, tiny_model_dir), teacher=teacher, progress=False
-    )
+    again = generate_traces(problems, _config(tmp_path, tiny_model_dir), teacher=teacher, progress=False)
+    summary2 = again.report
     assert summary2.generated == 0 and summary2.skipped_existing == len(traces)
     assert sorted(again.kept["trace_id"]) == sorted(traces["trace_id"])
 
@@ -236,6 +234,6 @@ def test_rows_sharing_a_problem_id_are_rejected_not_generated_twice(tmp_path, ti
     twin = dict(rows[0], problem=rows[0]["problem"].upper())  # same normalized text, so the same problem_id
     problems = normalize_problems(Dataset.from_list([rows[0], twin, rows[1]])).kept
     cfg = _config(tmp_path, tiny_model_dir, prompt_styles=["r1"], batch_size=8)
-    result, _ = generate_traces(problems, cfg, teacher=teacher, progress=False)
+    result = generate_traces(problems, cfg, teacher=teacher, progress=False)
     assert len(result.kept) == 2 * 2
     assert result.stats.rows_in == 3 * 2 and result.stats.rejected == {"r1:duplicate_problem_id": 2}

@@ -64,7 +64,7 @@ def verified() -> Dataset:
         trace("p-trunc", "7", None, "I am still thinking about", finish="length"),  # cut, no answer: skipped
         trace("p-nogold", "", "5", "\\boxed{5}"),  # nothing to compare with: skipped
     ]
-    return verify_traces(Dataset.from_list(rows), VerifyConfig(verify_num_proc=0, progress=False))
+    return verify_traces(Dataset.from_list(rows), VerifyConfig(verify_num_proc=0, progress=False)).kept
 
 
 @pytest.fixture
@@ -91,7 +91,8 @@ def test_math_verify_verdicts_of_the_fixture(verified):
 
 def test_judge_records_yes_no_undecided_and_sends_only_rows_that_need_it(verified, server):
     config = JudgeConfig(judge_model="judge-model", judge_progress=False)
-    judged, stats = judge_traces(verified, config, teacher=judge(server))
+    result = judge_traces(verified, config, teacher=judge(server))
+    judged, stats = result.kept, result.report
 
     # one request per distinct question: p-yes (two rows), p-no, p-maybe, p-think
     asked = sorted(r["messages"][-1]["content"].split("\n")[1] for r in server.requests)
@@ -129,7 +130,7 @@ def test_judge_records_yes_no_undecided_and_sends_only_rows_that_need_it(verifie
 
 
 def test_policies_choose_the_verdict_selection_reads(verified, server):
-    judged, _ = judge_traces(verified, JudgeConfig(judge_progress=False), teacher=judge(server))
+    judged = judge_traces(verified, JudgeConfig(judge_progress=False), teacher=judge(server)).kept
     sent = len(server.requests)
 
     either = apply_judge_policy(judged, "either")
@@ -148,9 +149,10 @@ def test_policies_choose_the_verdict_selection_reads(verified, server):
 
 
 def test_scope_all_and_policy_both_on_a_rerun(verified, server):
-    first, _ = judge_traces(verified, JudgeConfig(judge_progress=False), teacher=judge(server))
+    first = judge_traces(verified, JudgeConfig(judge_progress=False), teacher=judge(server)).kept
     config = JudgeConfig(judge_scope="all", judge_policy="both", judge_progress=False)
-    again, stats = judge_traces(first, config, teacher=judge(server))
+    result = judge_traces(first, config, teacher=judge(server))
+    again, stats = result.kept, result.report
     final = by_problem(again, "correct")
     # the rerun starts from math-verify's verdicts, not from the `correct` the first run wrote
     assert by_problem(again, "correct_math_verify") == by_problem(verified, "correct")
@@ -244,7 +246,8 @@ def test_bad_input_fails_before_any_request(server):
 
 def test_nothing_to_judge_needs_no_judge(verified):
     settled = verified.filter(lambda r: r["problem"] in ("p-ok", "p-wrong"))
-    judged, stats = judge_traces(settled, JudgeConfig(judge_progress=False))  # no model: never built
+    result = judge_traces(settled, JudgeConfig(judge_progress=False))  # no model: never built
+    judged, stats = result.kept, result.report
     assert stats.sent == 0 and stats.not_needed == 2
     assert judged["correct"] == settled["correct"] and judged["judge_reply"] == [None, None]
 
@@ -257,4 +260,6 @@ def test_a_trace_whose_server_gave_no_finish_reason_is_treated_like_a_cut_one():
         assert judge_reason(None, None, None, finish, "7", "and then", config) == "truncated"
     assert judge_reason(None, None, None, "stop", "7", "and then", config) is None
     assert judge_reason(None, None, "7", "unknown", "7", "7", config) is None  # an answer was found: judged
-    assert judge_reason(None, None, None, "unknown", "7", "and then", JudgeConfig(judge_truncated=True)) is None
+    assert (
+        judge_reason(None, None, None, "unknown", "7", "and then", JudgeConfig(judge_truncated=True)) is None
+    )

@@ -134,11 +134,14 @@ def test_the_judge_stage_hands_over_the_multi_part_answer(server):
             },
         ]
     )
-    verified = verify_traces(traces.add_column("predicted_answer", [None]), VerifyConfig(verify_num_proc=0))
-    judged, stats = judge_traces(
+    verified = verify_traces(
+        traces.add_column("predicted_answer", [None]), VerifyConfig(verify_num_proc=0)
+    ).kept
+    result = judge_traces(
         verified.remove_columns(["predicted_answer"]),
         JudgeConfig(judge_model="judge-model", judge_base_url=server.base_url, judge_progress=False),
     )
+    judged, stats = result.kept, result.report
     assert (
         "Student's final answer (or the end of the student's response):\n-2, 1\n"
         in (server.requests[0]["messages"][-1]["content"])

@@ -17,10 +17,10 @@ from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_trace
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.choice_letters import extract_choice
-from openr1_data.schema import ContractError
+from openr1_data.schema import ContractError, Prompt
 from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.teachers.base import Completion, SamplingParams, Teacher
 from openr1_data.training.evaluation import EvalConfig, evaluate
 from tests.scripted_openai import ScriptedOpenAIServer
 
@@ -169,13 +169,13 @@ def test_verify_mixes_math_and_mcq_rows_and_strict_mode_is_stricter(tmp_path):
         "final": "\\boxed{12}",
     }
     mixed = Dataset.from_list([*rows.to_list(), math_row])
-    out = verify_traces(mixed, VerifyConfig(verify_num_proc=0, progress=False))
+    out = verify_traces(mixed, VerifyConfig(verify_num_proc=0, progress=False)).kept
     assert out["domain"] == ["mcq"] * 4 + ["math"]
     assert out["correct"] == [True, True, False, False, True]
     assert out["verify_error"] == [None, None, None, "no_answer", None]
     summary = verify_summary(out)
     assert summary["mcq:correct"] == 2 and summary["mcq:incorrect"] == 2 and summary["math:correct"] == 1
-    strict = verify_traces(mixed, VerifyConfig(verify_num_proc=0, progress=False, mcq_strict=True))
+    strict = verify_traces(mixed, VerifyConfig(verify_num_proc=0, progress=False, mcq_strict=True)).kept
     assert strict["correct"] == [True, False, False, False, True]  # "Answer: X" is not a boxed letter
 
 

@@ -12,17 +12,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from openr1_data.teachers import make_teacher
-from openr1_data.teachers.base import SamplingParams
+from openr1_data.teachers.base import (
+    SamplingParams,
+    TeacherRequestError,
+    normalize_finish_reason,
+    request_seed,
+    validate_prompts,
+)
 from openr1_data.teachers.openai_backend import (
     OpenAITeacher,
-    TeacherRequestError,
     backoff_delay,
     chat_payload,
     normalize_base_url,
-    normalize_finish_reason,
     parse_response,
-    request_seed,
-    validate_prompts,
 )
 from openr1_data.teachers.serve import free_port, start_transformers_serve
 

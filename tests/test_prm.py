@@ -67,7 +67,7 @@ def trace_rows(n: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def labelled() -> Dataset:
-    return label_steps(Dataset.from_list(trace_rows(48)), StepLabelConfig(labeler="rules"))[0].kept
+    return label_steps(Dataset.from_list(trace_rows(48)), StepLabelConfig(labeler="rules")).kept
 
 
 def test_prm_rows_stop_at_the_first_wrong_step_and_before_unlabelled_ones():

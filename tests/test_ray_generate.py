@@ -101,9 +101,10 @@ def test_a_killed_worker_node_loses_nothing_and_the_result_equals_one_process(
     killer = threading.Thread(target=kill_a_worker_once_it_works, daemon=True)
     killer.start()
     caplog.set_level("INFO", logger="openr1_data.generate.ray_runner")
-    result, summary = generate_traces(
+    result = generate_traces(
         problems, _cfg(out, tiny_model_dir, ray_address=head_and_workers.address), progress=False
     )
+    summary = result.report
     killer.join(timeout=60)
     assert killed.is_set(), "the worker must be killed during the run for this test to mean anything"
     rounds = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Ray round")]
@@ -115,7 +116,8 @@ def test_a_killed_worker_node_loses_nothing_and_the_result_equals_one_process(
     assert _texts(out) == _texts(reference)  # none lost, none duplicated, same text
 
     # resuming a complete folder on the cluster sends nothing
-    again, summary = generate_traces(
+    again = generate_traces(
         problems, _cfg(out, tiny_model_dir, ray_address=head_and_workers.address), progress=False
     )
+    summary = again.report
     assert summary.generated == 0 and summary.skipped_existing == 40 and len(again.kept) == 40

@@ -137,7 +137,7 @@ def test_reward_and_filter_give_the_same_verdict(name, params, settings, rejecte
 
 def test_accuracy_reward_agrees_with_verification_and_selection():
     ds = _dataset()
-    verified = verify_traces(ds, VerifyConfig(verify_num_proc=0))
+    verified = verify_traces(ds, VerifyConfig(verify_num_proc=0)).kept
     selected = select_traces(verified, SelectionConfig(keep="correct"))
     kept = set(selected.kept["trace_id"])
     rejected = dict(zip(selected.rejected["trace_id"], selected.rejected["rejected_reason"], strict=True))

@@ -29,7 +29,7 @@ from openr1_data.generate.stage import (
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams
-from openr1_data.teachers.openai_backend import TeacherRequestError
+from openr1_data.teachers.base import TeacherRequestError
 from tests.fakes.capacity_server import CapacityServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,7 +76,8 @@ def test_requests_stay_in_flight_across_the_whole_plan(tmp_path, problems):
     (problems per call for batching backends) plays no part."""
     with CapacityServer(slots=16, **FAST) as server:
         cfg = _cfg(tmp_path, server.base_url, max_concurrency=6, batch_size=1)
-        result, summary = generate_traces(problems, cfg, progress=False)
+        result = generate_traces(problems, cfg, progress=False)
+        summary = result.report
         stats = server.stats()
     assert len(result.kept) == 48 and stats["requests"] == 48
     assert stats["peak_decoding"] == 6 and summary.max_in_flight == 6
@@ -91,7 +92,7 @@ def test_retries_are_counted_and_change_nothing(tmp_path, problems):
         cfg = _cfg(
             tmp_path / "flaky", server.base_url, max_concurrency=4, backoff_base=0.01, backoff_max=0.05
         )
-        _, summary = generate_traces(problems, cfg, progress=False)
+        summary = generate_traces(problems, cfg, progress=False).report
         generate_traces(problems, _cfg(tmp_path / "clean", server.base_url), progress=False)
     assert summary.retries == 5 and summary.requests == 48
     assert _texts(tmp_path / "flaky") == _texts(tmp_path / "clean")
@@ -102,9 +103,9 @@ def test_traces_do_not_depend_on_concurrency_or_how_many_servers(tmp_path, probl
         generate_traces(problems, _cfg(tmp_path / "serial", one.base_url, max_concurrency=1), progress=False)
         one.model.reset()
         pair = f"{one.base_url},{two.base_url}"
-        _, summary = generate_traces(
+        summary = generate_traces(
             problems, _cfg(tmp_path / "pair", pair, max_concurrency=4), progress=False
-        )
+        ).report
         peaks = one.stats()["peak_decoding"], two.stats()["peak_decoding"]
         served = one.stats()["requests"], two.stats()["requests"]
     assert _texts(tmp_path / "serial") == _texts(tmp_path / "pair")
@@ -146,7 +147,8 @@ def test_budget_forcing_is_a_follow_up_request_of_the_same_trace(tmp_path, probl
         cfg = _cfg(
             tmp_path, server.base_url, max_concurrency=8, thinking_budget=1500, forced_answer_tokens=16
         )
-        result, summary = generate_traces(problems, cfg, progress=False)
+        result = generate_traces(problems, cfg, progress=False)
+        summary = result.report
         bodies = server.model.bodies
     traces = result.kept
     forced = [r for r in traces if r["forced"]]
@@ -174,7 +176,7 @@ def test_shards_are_written_by_count_and_by_time(tmp_path, problems):
     with CapacityServer(slots=4, **slow) as server:
         cfg = _cfg(tmp_path / "time", server.base_url, max_concurrency=4, shard_seconds=0.3)
         started = time.perf_counter()
-        _, summary = generate_traces(problems.select(range(8)), cfg, progress=False)
+        summary = generate_traces(problems.select(range(8)), cfg, progress=False).report
         seconds = time.perf_counter() - started
     shards = len(list(shard_folder(tmp_path / "time").glob("*.parquet")))
     # 16 traces and shard_traces 1000: every shard but the last was written because 0.3 s had passed
@@ -192,7 +194,7 @@ def test_a_request_that_fails_for_good_keeps_the_finished_traces(tmp_path, probl
     assert 26 <= written <= 30  # every answer that came back is on disk (up to 4 were in flight)
     with CapacityServer(slots=4, **FAST) as server:
         cfg = _cfg(tmp_path, server.base_url, max_concurrency=4)  # a new port: not part of the fingerprint
-        _, summary = generate_traces(problems, cfg, progress=False)
+        summary = generate_traces(problems, cfg, progress=False).report
     assert summary.skipped_existing == written and summary.generated == 48 - written
     assert len(load_traces(tmp_path)) == 48
 

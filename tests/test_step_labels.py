@@ -49,7 +49,8 @@ def _trace(completion: str, tid: str, style: str = "steps", answer: str = "14") 
 
 def test_rule_labels_find_the_false_claim_and_the_filter_rejects_it():
     traces = Dataset.from_list([_trace(GOOD, "good"), _trace(BAD, "bad"), _trace(RLT, "rlt", "rlt", "11")])
-    result, report = label_steps(traces, StepLabelConfig(labeler="rules"))
+    result = label_steps(traces, StepLabelConfig(labeler="rules"))
+    report = result.report
     labelled = result.kept
     assert len(labelled) == 3 and result.stats.rejected == {}
     assert labelled["steps"][1] == [
@@ -147,7 +148,8 @@ def _prefixes(completion: str) -> list[str]:
 
 def test_rollout_scores_are_the_share_of_continuations_that_verify(tmp_path, server):
     traces = Dataset.from_list([_trace(GOOD, "good"), _trace(BAD, "bad")])
-    result, report = label_steps(traces, _rollout_config(tmp_path), generation=_generation(server))
+    result = label_steps(traces, _rollout_config(tmp_path), generation=_generation(server))
+    report = result.report
     assert len(server.requests) == report.teacher_requests == 6 * 4  # every step of both traces, k = 4
     # Each request continued a trace from the prefix that ends at one of its steps, pre-filled after the prompt.
     assert {b["messages"][-1]["content"] for b in server.requests} == {*_prefixes(GOOD), *_prefixes(BAD)}
@@ -173,7 +175,8 @@ def test_rollout_scores_are_the_share_of_continuations_that_verify(tmp_path, ser
         rollout_problem_id(t, s) for t in ("good", "bad") for s in range(3)
     }
     # Rerunning resumes: everything is on disk, the teacher is not asked again, the labels are the same.
-    again, report2 = label_steps(traces, _rollout_config(tmp_path), generation=_generation(server))
+    again = label_steps(traces, _rollout_config(tmp_path), generation=_generation(server))
+    report2 = again.report
     assert len(server.requests) == 24 and report2.rollouts_generated == 0
     assert again.kept["step_labels"] == result.kept["step_labels"]
 
@@ -188,9 +191,10 @@ def _sure(body: dict, index: int) -> str:
 def test_stop_at_first_error_and_the_budget_save_teacher_calls(tmp_path):
     traces = Dataset.from_list([_trace(BAD, "bad"), _trace(GOOD, "good")])
     with ScriptedOpenAIServer(_sure) as server:
-        result, report = label_steps(
+        result = label_steps(
             traces, _rollout_config(tmp_path, stop_at_first_error=True), generation=_generation(server)
         )
+        report = result.report
         assert [[s["label"] for s in row] for row in result.kept["step_labels"]] == [
             [True, False, None],  # stopped at the first wrong step
             [True, True, True],
@@ -200,7 +204,8 @@ def test_stop_at_first_error_and_the_budget_save_teacher_calls(tmp_path):
         assert report.steps_skipped_after_error == 1
 
         capped = _rollout_config(tmp_path / "capped", max_rollouts=12)
-        result, report = label_steps(traces, capped, generation=_generation(server))
+        result = label_steps(traces, capped, generation=_generation(server))
+        report = result.report
         assert report.teacher_requests == 12  # the first trace whole (3 steps x 4); the second does not fit
         assert [s["label"] for s in result.kept["step_labels"][0]] == [True, False, False]
         assert [s["label"] for s in result.kept["step_labels"][1]] == [None, None, None]
@@ -227,7 +232,8 @@ def test_rollouts_refuse_bad_input_before_any_work(tmp_path, server):
     assert server.requests == []
     # An RLT explanation cannot be rolled out (its answer is given): it stays unlabelled, with the reason counted.
     rlt = Dataset.from_list([_trace(RLT, "rlt", "rlt", "11")])
-    result, report = label_steps(rlt, config, generation=_generation(server))
+    result = label_steps(rlt, config, generation=_generation(server))
+    report = result.report
     assert result.kept["first_error_step"] == [None] and report.unlabelled_traces == {
         "style_rlt_not_continuable": 1
     }
@@ -291,6 +297,7 @@ def test_sigkill_mid_rollouts_then_resume_generates_each_rollout_exactly_once(tm
     generation = GenerationConfig(
         teacher_model=tiny_model_dir, max_new_tokens=24, temperature=1.0, shard_traces=2
     )
-    again, again_report = label_steps(Dataset.from_list(rows), config, generation=generation)
+    again = label_steps(Dataset.from_list(rows), config, generation=generation)
+    again_report = again.report
     assert again_report.rollouts_generated == 0
     assert read_dataset(str(out))["step_labels"] == again.kept["step_labels"]

@@ -63,7 +63,8 @@ def test_a_summary_is_kept_only_when_it_verifies_and_the_run_resumes(tmp_path):
     with ScriptedOpenAIServer(_summariser) as server:
         gen = GenerationConfig(teacher_backend="openai", teacher_model="summariser", base_url=server.base_url)
         config = SummaryConfig(summary_dir=str(tmp_path / "summaries"), progress=False)
-        result, report = summarize_traces(Dataset.from_list(_rows()), config, generation=gen)
+        result = summarize_traces(Dataset.from_list(_rows()), config, generation=gen)
+        report = result.report
         assert len(server.requests) == 2  # the trace without reasoning is not sent
         # requests stream concurrently: any order
         sent = [r["messages"][-1]["content"] for r in server.requests]
@@ -71,7 +72,7 @@ def test_a_summary_is_kept_only_when_it_verifies_and_the_run_resumes(tmp_path):
         assert result.kept["summary"] == ["Add, then double: 7 x 2 = 14. \\boxed{14}", None, None]
         assert result.kept["summary_correct"] == [True, False, None]
         assert (report.asked, report.verified, report.failed_verification) == (2, 1, 1)
-        again, _ = summarize_traces(Dataset.from_list(_rows()), config, generation=gen)
+        again = summarize_traces(Dataset.from_list(_rows()), config, generation=gen)
         assert len(server.requests) == 2 and again.kept["summary"] == result.kept["summary"]
     with pytest.raises(ValueError, match="summary_dir"):
         summarize_traces(Dataset.from_list(_rows()), SummaryConfig(), generation=gen)

@@ -47,7 +47,7 @@ def test_gold_goes_first():
     assert is_correct("x<3", "(-\\infty, 3)") is True
     assert is_correct("(-\\infty, 3)", "x<3") is False
     ds = Dataset.from_dict({"answer": ["x<3", "(-\\infty, 3)"], "predicted_answer": ["(-\\infty, 3)", "x<3"]})
-    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [True, False]
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0)).kept["correct"] == [True, False]
 
 
 def _traces(rows: list[tuple]) -> Dataset:
@@ -83,7 +83,7 @@ EXPECTED_ERROR = [None] * 4 + ["gold_unparseable"] * 4 + [None, "no_answer", Non
 
 def test_verify_traces_adds_columns_and_keeps_rows_in_order():
     ds = _traces(MIXED)
-    out = verify_traces(ds, VerifyConfig(verify_num_proc=0))
+    out = verify_traces(ds, VerifyConfig(verify_num_proc=0)).kept
     assert len(out) == len(ds)
     assert out["problem_id"] == ds["problem_id"]
     assert out["correct"] == EXPECTED_CORRECT
@@ -99,12 +99,12 @@ def test_verify_traces_adds_columns_and_keeps_rows_in_order():
 
 def test_worker_processes_agree_with_one_process_and_respect_row_selection():
     ds = _traces(MIXED)
-    parallel = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=3))
+    parallel = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=3)).kept
     assert parallel["correct"] == EXPECTED_CORRECT
     assert parallel["verify_error"] == EXPECTED_ERROR
     # A dataset with an indices mapping (select / shuffle) is verified in its own row order.
     picked = ds.select([11, 0, 8, 4])
-    assert verify_traces(picked, VerifyConfig(verify_num_proc=2, verify_batch_size=2))["correct"] == [
+    assert verify_traces(picked, VerifyConfig(verify_num_proc=2, verify_batch_size=2)).kept["correct"] == [
         False,
         True,
         True,
@@ -138,8 +138,8 @@ def test_missing_answer_column_fails_before_any_work():
 
 def test_numeric_gold_column_and_missing_answer_policy():
     ds = Dataset.from_dict({"answer": [12, 7], "predicted_answer": ["12", None], "final": ["", ""]})
-    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [True, False]
-    lenient = verify_traces(ds, VerifyConfig(verify_num_proc=0, missing_answer_is_wrong=False))
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0)).kept["correct"] == [True, False]
+    lenient = verify_traces(ds, VerifyConfig(verify_num_proc=0, missing_answer_is_wrong=False)).kept
     assert lenient["correct"] == [True, None]
     assert lenient["verify_error"] == [None, "no_answer"]
 
@@ -147,7 +147,7 @@ def test_numeric_gold_column_and_missing_answer_policy():
 def test_pathological_expressions_time_out_per_row():
     ds = _traces([("2", "2", None), ("2", PATHOLOGICAL, None), (PATHOLOGICAL, "1", None), ("3", "4", None)])
     start = time.perf_counter()
-    out = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=1, timeout_seconds=1))
+    out = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=1, timeout_seconds=1)).kept
     assert time.perf_counter() - start < 60
     assert out["correct"] == [True, None, None, False]
     assert out["verify_error"] == [None, "timeout", "gold_timeout", None]
@@ -166,7 +166,7 @@ def test_a_crashing_worker_costs_only_its_row(monkeypatch):
     ds = _traces(
         [("1", "1", None), ("2", "POISON", None), ("3", "3", None), ("4", "5", None), ("5", "5", None)]
     )
-    out = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=2, start_method="fork"))
+    out = verify_traces(ds, VerifyConfig(verify_num_proc=2, verify_batch_size=2, start_method="fork")).kept
     assert out["correct"] == [True, None, True, False, True]
     assert out["verify_error"] == [None, "worker_crashed", None, None, None]
 
@@ -262,7 +262,7 @@ def _parsed_traces(pairs: list[tuple[str, str]]) -> Dataset:
 def test_several_boxes_are_one_answer_and_a_final_statement_beats_an_intermediate_box():
     ds = _parsed_traces([*MULTI_BOX, INTERMEDIATE])
     assert ds["predicted_answer"] == ["-2, 1", "(2, 1), (1, 2)", "k = 45, n = 2", "1, 2, 3", "10,455"]
-    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [True] * 5
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0)).kept["correct"] == [True] * 5
     # Only the last box would have scored every one of them wrong (the defect): prove the golds are strict.
     last_only = [
         is_correct(gold, box)
@@ -274,8 +274,8 @@ def test_several_boxes_are_one_answer_and_a_final_statement_beats_an_intermediat
 def test_answer_from_final_rereads_traces_parsed_with_the_last_box_only():
     ds = _parsed_traces(MULTI_BOX).remove_columns(["predicted_answer"])
     ds = ds.add_column("predicted_answer", ["1", "(1, 2)", "n = 2", "3"])  # an older parser's last box
-    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [False] * 4
-    reread = verify_traces(ds, VerifyConfig(verify_num_proc=0, answer_from_final=True))
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0)).kept["correct"] == [False] * 4
+    reread = verify_traces(ds, VerifyConfig(verify_num_proc=0, answer_from_final=True)).kept
     assert reread["correct"] == [True] * 4
     with pytest.raises(ContractError, match="final"):
         verify_traces(ds.remove_columns(["final"]), VerifyConfig(verify_num_proc=0, answer_from_final=True))
@@ -286,9 +286,9 @@ def test_allow_set_relation_comp_is_a_verify_option():
     ds = Dataset.from_dict(
         {"answer": ["[-2, 7]", "(-\\infty, 3)"], "predicted_answer": ["-2 \\le x \\le 7", "x<3"]}
     )
-    assert verify_traces(ds, VerifyConfig(verify_num_proc=0))["correct"] == [False, False]
+    assert verify_traces(ds, VerifyConfig(verify_num_proc=0)).kept["correct"] == [False, False]
     lenient = VerifyConfig(verify_num_proc=0, allow_set_relation_comp=True)
-    assert verify_traces(ds, lenient)["correct"] == [True, True]
+    assert verify_traces(ds, lenient).kept["correct"] == [True, True]
     assert is_correct("[-2, 7]", "x \\in [-2, 7]") is True  # a membership answer is a set already
 
 
@@ -304,3 +304,12 @@ def test_a_timeout_is_not_cached_as_a_verdict():
     assert (
         verifier.check(slow, slow) == (True, None) and verifier.stats.pair_cache_hits == 1
     )  # verdicts are cached
+
+
+def test_verify_keeps_every_row_and_reports_its_counts():
+    ds = Dataset.from_dict({"answer": ["2", "3"], "predicted_answer": ["2", "4"]})
+    result = verify_traces(ds, VerifyConfig(verify_num_proc=0))
+    assert len(result.kept) == 2 and len(result.rejected) == 0
+    assert (result.stats.stage, result.stats.rows_in, result.stats.rows_out) == ("verify", 2, 2)
+    assert result.report == verify_summary(result.kept)
+    assert result.report["correct"] == 1 and result.report["incorrect"] == 1

@@ -13,8 +13,7 @@ import pytest
 
 from openr1_data.generate.stage import GenerationConfig, teacher_options
 from openr1_data.teachers import backend_options, make_teacher
-from openr1_data.teachers.base import SamplingParams
-from openr1_data.teachers.openai_backend import request_seed
+from openr1_data.teachers.base import SamplingParams, request_seed
 from openr1_data.teachers.vllm_backend import (
     _external_id,
     completion_from_output,
@@ -167,8 +166,9 @@ def test_real_vllm_stage_streams_with_budget_forcing_and_resumes(engine, tmp_pat
         prompt_styles=["r1_think", "rlt"], num_generations=2, thinking_budget=12, forced_answer_tokens=8,
         temperature=0.7,
     )  # fmt: skip
-    first, _ = generate_traces(_problems(2), cfg, teacher=engine, progress=False)
-    result, summary = generate_traces(_problems(4), cfg, teacher=engine, progress=False)
+    first = generate_traces(_problems(2), cfg, teacher=engine, progress=False)
+    result = generate_traces(_problems(4), cfg, teacher=engine, progress=False)
+    summary = result.report
     assert summary.skipped_existing == len(first.kept) == 8 and summary.generated == 8
     traces = result.kept
     assert len(traces) == 16 and len(set(traces["trace_id"])) == 16

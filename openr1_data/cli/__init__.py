@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from openr1_data.schema import ContractError
 from openr1_data.secrets import redact
-from openr1_data.teachers.openai_backend import TeacherRequestError
+from openr1_data.teachers.base import TeacherRequestError
 
 # What a user can fix: bad flags or recipe values (ValueError, which ContractError is), missing files or columns.
 # FileExistsError: an output folder the user did not ask to replace.

@@ -15,18 +15,17 @@ from __future__ import annotations
 from openr1_data.cli.common import parse_stage, print_counts, write_results
 from openr1_data.curate.filters import FilterConfig, filter_traces
 from openr1_data.curate.selection import SelectionConfig, select_traces
-from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_traces
-from openr1_data.funnel import StageResult, split_by_reason
+from openr1_data.curate.verify import VerifyConfig, verify_traces
+from openr1_data.funnel import StageResult
+from openr1_data.schema import CORRECT
 
 
 def verify_main(argv: list[str]) -> int:
     """`openr1-data verify`: add `correct` / `verify_error` to every trace and write them all."""
     io, config = parse_stage("verify", [VerifyConfig], argv)
-    verified = verify_traces(io.read(), config)
-    counts = verify_summary(verified)
-    result = split_by_reason(verified, [None] * len(verified), stage="verify")  # verification rejects nothing
-    write_results(io, verified, [result], {"verify_report": counts})
-    print_counts(f"verified {len(verified)} traces -> {io.output_dir}", counts)
+    result = verify_traces(io.read(), config)
+    write_results(io, result.kept, [result], {"verify_report": result.report})
+    print_counts(f"verified {len(result.kept)} traces -> {io.output_dir}", result.report)
     return 0
 
 
@@ -35,10 +34,10 @@ def filter_main(argv: list[str]) -> int:
     io, filter_config, selection_config = parse_stage("filter", [FilterConfig, SelectionConfig], argv)
     dataset = io.read()
     results: list[StageResult] = []
-    if selection_config.needs_verdicts and "correct" not in dataset.column_names:
+    if selection_config.needs_verdicts and CORRECT not in dataset.column_names:
         print("traces have no 'correct' column: verifying them first (run `openr1-data verify` to tune it)")
-        dataset = verify_traces(dataset, VerifyConfig())
-        results.append(split_by_reason(dataset, [None] * len(dataset), stage="verify"))
+        results.append(verify_traces(dataset, VerifyConfig()))
+        dataset = results[-1].kept
     results.append(filter_traces(dataset, filter_config))
     results.append(select_traces(results[-1].kept, selection_config))
     steps = selection_config.steps()

@@ -58,12 +58,12 @@ def main(argv: list[str]) -> int:
         settings=settings,
         config=source.problems_config,
     )
-    generated, summary = generate_traces(
+    generated = generate_traces(
         loaded.kept, cfg, funnel=Funnel([*upstream.stages, loaded.stats]), lineage=lineage
     )
     write_dataset(loaded.rejected, Path(cfg.output_dir) / REJECTED_DIR / loaded.stats.stage)
     funnel = Funnel([*upstream.stages, loaded.stats, generated.stats])
-    print(f"\nGeneration summary\n{summary.table()}\n\nFunnel\n{funnel.table()}")
+    print(f"\nGeneration summary\n{generated.report.table()}\n\nFunnel\n{funnel.table()}")
     print(
         f"\nTraces: {shard_folder(cfg.output_dir)}  (next: openr1-data verify --input {cfg.output_dir} ...)"
     )

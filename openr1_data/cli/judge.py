@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from openr1_data.cli.common import parse_stage, write_results
 from openr1_data.curate.llm_judge import JudgeConfig, judge_traces
-from openr1_data.funnel import split_by_reason
 
 
 def main(argv: list[str]) -> int:
     """Entry point of `openr1-data judge`: every row is kept, with the judge columns added."""
     io, config = parse_stage("judge", [JudgeConfig], argv)
-    judged, stats = judge_traces(io.read(), config)
-    result = split_by_reason(judged, [None] * len(judged), stage="judge")  # the judge rejects nothing
-    write_results(io, judged, [result], {"judge_report": stats.as_dict()})
-    print(f"judged traces -> {io.output_dir}\n{stats.table()}")
+    result = judge_traces(io.read(), config)
+    write_results(io, result.kept, [result], {"judge_report": result.report.as_dict()})
+    print(f"judged traces -> {io.output_dir}\n{result.report.table()}")
     return 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from openr1_data.config import parse_config
 from openr1_data.io import read_dataset
-from openr1_data.schema import ContractError, iter_rows
+from openr1_data.schema import CORRECT, VERIFY_ERROR, ContractError, iter_rows
 
 # Shown when present, in this order; `--columns` replaces the list.
 DEFAULT_COLUMNS = [
@@ -26,8 +26,8 @@ DEFAULT_COLUMNS = [
     "final",
     "predicted_answer",
     "answer",
-    "correct",
-    "verify_error",
+    CORRECT,
+    VERIFY_ERROR,
     "finish_reason",
     "completion_tokens",
     "rejected_stage",

@@ -61,7 +61,8 @@ def label_steps_main(argv: list[str]) -> int:
             output_dir=config.rollout_dir,
             num_generations=config.rollouts_per_step,
         )
-    result, report = label_steps(io.read(), config, generation=generation)
+    result = label_steps(io.read(), config, generation=generation)
+    report = result.report
     write_results(io, result.kept, [result], {"step_labels_report": report.as_dict()})
     print(f"labelled the steps of {report.traces} traces -> {io.output_dir}\n{report.table()}")
     if config.labeler == "rollouts":
@@ -84,7 +85,8 @@ def summarize_main(argv: list[str]) -> int:
     io, config, teacher = parse_stage("summarize", [SummaryConfig, TeacherArgs], argv)
     config.summary_dir = config.summary_dir or f"{io.output_dir.rstrip('/')}-summaries"
     generation = GenerationConfig(**asdict(teacher), output_dir=config.summary_dir, num_generations=1)
-    result, report = summarize_traces(io.read(), config, generation=generation)
+    result = summarize_traces(io.read(), config, generation=generation)
+    report = result.report
     write_results(io, result.kept, [result], {"summary_report": report.as_dict()})
     print(f"summarised {report.asked} of {report.traces} traces -> {io.output_dir}: {report.as_dict()}")
     print(f"summariser outputs: {config.summary_dir} (rerun the same command to resume)")

@@ -13,9 +13,12 @@ Columns it writes, on every row (None where a row was not sent):
   (correct if either says so), "both" (correct only if neither says wrong). Where only one verdict exists, every
   policy but "math_verify" uses it.
 
-The stage rejects nothing: selection does, on `correct`. Rerunning it on judged traces starts again from
-`correct_math_verify`; `apply_judge_policy` switches the policy without asking the judge again. Identical questions
-(same problem, gold and answer) are asked once.
+The stage rejects nothing (selection does, on `correct`): its `StageResult` keeps every row and reports
+`JudgeStats`. Rerunning it on judged traces starts again from `correct_math_verify`; `apply_judge_policy` switches
+the policy without asking the judge again. Identical questions (same problem, gold and answer) are asked once.
+
+`JudgeClient` is the one client of a judge model (building it, batching, one greedy reply per question): this stage
+and the `llm_judge` GRPO reward (`training/rewards/model_based.py`) both ask through it.
 """
 
 from __future__ import annotations
@@ -23,17 +26,27 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 from datasets import Dataset, Value
 
-from openr1_data.schema import ANSWER, PROBLEM, ContractError, arrow_column, require_columns
+from openr1_data.funnel import StageResult, keep_every_row
+from openr1_data.schema import (
+    ANSWER,
+    CORRECT,
+    PROBLEM,
+    VERIFY_ERROR,
+    ContractError,
+    Prompt,
+    arrow_column,
+    require_columns,
+)
 from openr1_data.teachers import SamplingParams, Teacher, make_teacher
-from openr1_data.teachers.base import UNKNOWN_FINISH
+from openr1_data.teachers.base import UNKNOWN_FINISH, Completion
 from openr1_data.text import final_answer, split_think
 
-CORRECT = "correct"
 CORRECT_MATH_VERIFY = "correct_math_verify"
 CORRECT_JUDGE = "correct_judge"
 JUDGE_REPLY = "judge_reply"
@@ -287,10 +300,81 @@ def build_judge(config: JudgeConfig) -> Teacher:
     return make_teacher(config.judge_backend, config.judge_model, offered=offered)
 
 
+def answer_match_prompt(config: JudgeConfig, problem: str, gold: str, response: str) -> Prompt:
+    """The judge's yes/no question for one answer (`judge_system_prompt` and `judge_template`): the judge stage's
+    question, and the `llm_judge` reward's with `judge_prompt_style="answer_match"`."""
+    return [
+        {"role": "system", "content": config.judge_system_prompt},
+        {
+            "role": "user",
+            "content": config.judge_template.format(problem=problem, gold=gold, response=response),
+        },
+    ]
+
+
+class JudgeClient:
+    """The one client of a judge model, for the judge stage and the `llm_judge` reward: it builds the judge (from
+    the config, at the first question) unless given one, and asks greedy one-reply questions in batches of
+    `judge_batch_size`. It closes only a judge it built; a pickled copy opens its own on first use."""
+
+    def __init__(self, config: JudgeConfig, teacher: Teacher | None = None):
+        self.config = config
+        self._teacher = teacher
+        self._own = teacher is None
+
+    def ask(self, prompts: Sequence[Prompt]) -> list[Completion]:
+        """One reply per prompt, in order (a progress bar when `judge_progress`)."""
+        from tqdm.auto import tqdm
+
+        if not prompts:
+            return []
+        if self._teacher is None:
+            self._teacher = build_judge(self.config)
+        size, sampling = self.config.judge_batch_size, self.config.sampling()
+        replies: list[Completion] = []
+        with tqdm(
+            total=len(prompts),
+            desc="judge",
+            unit="question",
+            disable=not self.config.judge_progress,
+            file=sys.stderr,
+        ) as bar:
+            for lo in range(0, len(prompts), size):
+                batch = prompts[lo : lo + size]
+                outputs = self._teacher.generate(batch, sampling, n=1)
+                if len(outputs) != len(batch) or any(len(o) != 1 for o in outputs):
+                    raise RuntimeError(
+                        f"the judge backend {type(self._teacher).__name__} returned {[len(o) for o in outputs]} "
+                        f"completions for {len(batch)} prompts (1 each expected)"
+                    )
+                replies.extend(completion for (completion,) in outputs)
+                bar.update(len(batch))
+        return replies
+
+    def close(self) -> None:
+        """Close the judge if this client built it (a later question builds it again)."""
+        if self._own and self._teacher is not None:
+            self._teacher.close()
+            self._teacher = None
+
+    def __getstate__(self) -> dict:  # a built judge (threads, sockets) is rebuilt where the copy runs
+        state = dict(self.__dict__)
+        if self._own:
+            state["_teacher"] = None
+        return state
+
+    def __enter__(self) -> JudgeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def judge_traces(
     dataset: Dataset, config: JudgeConfig | None = None, teacher: Teacher | None = None
-) -> tuple[Dataset, JudgeStats]:
-    """Ask the judge about the traces that need it and write the judge columns and the final `correct`.
+) -> StageResult[JudgeStats]:
+    """Ask the judge about the traces that need it and write the judge columns and the final `correct`: every row
+    kept, with the `JudgeStats` as the report.
 
     `teacher` is the judge (built from the config when None, and closed afterwards). Raises `ContractError` before
     any request when a needed column is missing.
@@ -314,7 +398,7 @@ def judge_traces(
     # a rerun starts from math-verify's verdict, not from a `correct` an earlier judge run already rewrote
     mv_source = CORRECT_MATH_VERIFY if CORRECT_MATH_VERIFY in dataset.column_names else CORRECT
     mv = _column(dataset, mv_source)
-    errors = _column(dataset, "verify_error")
+    errors = _column(dataset, VERIFY_ERROR)
     predicted = _column(dataset, config.judge_prediction_column)
     finish = _column(dataset, "finish_reason")
     golds = _column(dataset, config.judge_answer_column)
@@ -342,14 +426,11 @@ def judge_traces(
     stats.skipped = dict(skipped)
 
     replies: list[str | None] = [None] * len(dataset)
-    if questions:
-        own = teacher is None
-        teacher = teacher or build_judge(config)
-        try:
-            _ask(teacher, questions, replies, config)
-        finally:
-            if own:
-                teacher.close()
+    with JudgeClient(config, teacher) as client:  # builds the judge only when a question needs it
+        answers = client.ask([answer_match_prompt(config, *question) for question in questions])
+    for rows, answer in zip(questions.values(), answers, strict=True):
+        for i in rows:
+            replies[i] = answer.text
     verdicts = [parse_judge_reply(r) for r in replies]
     final = [apply_policy(m, j, config.judge_policy) for m, j in zip(mv, verdicts, strict=True)]
 
@@ -367,46 +448,7 @@ def judge_traces(
     out = out.add_column(CORRECT_JUDGE, pa.array(verdicts, type=pa.bool_()), feature=Value("bool"))
     out = out.add_column(JUDGE_REPLY, pa.array(replies, type=pa.string()), feature=Value("string"))
     stats.seconds = time.perf_counter() - start
-    return out, stats
-
-
-def _ask(
-    teacher: Teacher,
-    questions: dict[tuple[str, str, str], list[int]],
-    replies: list[str | None],
-    config: JudgeConfig,
-) -> None:
-    """Send every distinct question once, in batches, and give each row its question's reply."""
-    from tqdm.auto import tqdm
-
-    keys = list(questions)
-    sampling = config.sampling()
-    bar = tqdm(
-        total=len(keys), desc="judge", unit="question", disable=not config.judge_progress, file=sys.stderr
-    )
-    for lo in range(0, len(keys), config.judge_batch_size):
-        batch = keys[lo : lo + config.judge_batch_size]
-        prompts = [
-            [
-                {"role": "system", "content": config.judge_system_prompt},
-                {
-                    "role": "user",
-                    "content": config.judge_template.format(problem=problem, gold=gold, response=response),
-                },
-            ]
-            for problem, gold, response in batch
-        ]
-        outputs = teacher.generate(prompts, sampling, n=1)
-        if len(outputs) != len(prompts) or any(len(o) != 1 for o in outputs):
-            raise RuntimeError(
-                f"the judge backend {type(teacher).__name__} returned {[len(o) for o in outputs]} completions for "
-                f"{len(prompts)} prompts (1 each expected)"
-            )
-        for key, (completion,) in zip(batch, outputs, strict=True):
-            for i in questions[key]:
-                replies[i] = completion.text
-        bar.update(len(batch))
-    bar.close()
+    return keep_every_row(out, "judge", stats)
 
 
 def apply_judge_policy(dataset: Dataset, policy: str) -> Dataset:

@@ -49,7 +49,16 @@ from openr1_data.curate import selection_strategies as strategies
 from openr1_data.curate.difficulty import ratings_by_group
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.judgements import judge_accuracy
-from openr1_data.schema import PROBLEM, PROBLEM_ID, SOURCE, ContractError, arrow_column, require_columns
+from openr1_data.schema import (
+    CORRECT,
+    PROBLEM,
+    PROBLEM_ID,
+    SOURCE,
+    VERIFY_ERROR,
+    ContractError,
+    arrow_column,
+    require_columns,
+)
 
 PASS_RATE = "pass_rate"
 KEEP_CHOICES = ("correct", "all", "incorrect")
@@ -344,7 +353,7 @@ def _require(dataset: Dataset, config: SelectionConfig, group_col: str, stage: s
     """Every column the configured steps read, with the fix for a missing one."""
     require_columns(
         dataset.column_names,
-        [group_col] + (["correct"] if config.needs_verdicts else []),
+        [group_col] + ([CORRECT] if config.needs_verdicts else []),
         what=f"selection stage '{stage}'",
         fix="Run verification first (`openr1-data verify` or verify_traces) so traces have a 'correct' column, "
         f"and make sure the problem column ('{config.group_column}' or '{PROBLEM}') exists.",
@@ -406,11 +415,11 @@ def select_traces(
     _require(dataset, config, group_col, stage)
     n = len(dataset)
     groups = arrow_column(dataset, group_col).to_pylist()
-    has_correct = "correct" in dataset.column_names
-    correct = arrow_column(dataset, "correct").to_pylist() if has_correct else None
+    has_correct = CORRECT in dataset.column_names
+    correct = arrow_column(dataset, CORRECT).to_pylist() if has_correct else None
     errors = (
-        arrow_column(dataset, "verify_error").to_pylist()
-        if "verify_error" in dataset.column_names
+        arrow_column(dataset, VERIFY_ERROR).to_pylist()
+        if VERIFY_ERROR in dataset.column_names
         else [None] * n
     )
     sources = arrow_column(dataset, SOURCE).to_pylist() if config.uses_sources else []

@@ -42,9 +42,9 @@ from openr1_data.curate.steps import (
     row_steps,
     rule_verdicts,
 )
-from openr1_data.funnel import StageResult, split_by_reason
+from openr1_data.funnel import StageResult, keep_every_row
 from openr1_data.prompts.styles import STYLES, PromptStyle
-from openr1_data.schema import ContractError, iter_rows, require_columns
+from openr1_data.schema import CORRECT, ContractError, iter_rows, require_columns
 from openr1_data.text import gold_answer
 
 STEP_LABEL_SOURCE = "step_label_source"
@@ -341,9 +341,8 @@ class RolloutLabeler:
         for base, problems in by_style.items():
             style = rollout_style(base)
             gen = dataclasses.replace(self.generation, prompt_styles=[style.name])
-            result, summary = generate_traces(
-                Dataset.from_list(problems), gen, teacher=teacher, progress=cfg.progress
-            )
+            result = generate_traces(Dataset.from_list(problems), gen, teacher=teacher, progress=cfg.progress)
+            summary = result.report
             report.rollouts_planned += summary.planned
             report.rollouts_generated += summary.generated
             report.teacher_requests += summary.requests
@@ -357,10 +356,10 @@ class RolloutLabeler:
         verified = verify_traces(
             Dataset.from_dict({"answer": golds, "predicted_answer": predictions, "final": finals}),
             VerifyConfig(verify_num_proc=cfg.rollout_verify_num_proc, progress=False),
-        )
+        ).kept
         right: Counter = Counter()
         known: Counter = Counter()
-        for owner, correct in zip(owners, verified["correct"], strict=True):
+        for owner, correct in zip(owners, verified[CORRECT], strict=True):
             known[owner] += correct is not None
             right[owner] += correct is True
         for u in units:
@@ -395,9 +394,9 @@ def label_steps(
     generation: Any = None,
     teacher: Any = None,
     labeler: StepLabeler | None = None,
-) -> tuple[StageResult, LabelReport]:
+) -> StageResult[LabelReport]:
     """Segment every trace into steps and label them; every row is kept (`steps`, `step_labels`,
-    `first_error_step`, `step_label_source` added). `generation` (a `GenerationConfig`) and `teacher` are the
+    `first_error_step`, `step_label_source` added), with the `LabelReport` as the report. `generation` (a `GenerationConfig`) and `teacher` are the
     rollout labeler's teacher settings and, optionally, a ready teacher."""
     config = config or StepLabelConfig()
     require_columns(
@@ -443,4 +442,4 @@ def label_steps(
         FIRST_ERROR_STEP, pa.array([t.first_error_step for t in labels], pa.int32()), feature=Value("int32")
     )
     out = out.add_column(STEP_LABEL_SOURCE, [source] * len(out), feature=Value("string"))
-    return split_by_reason(out, [None] * len(out), stage="label_steps"), report
+    return keep_every_row(out, "label_steps", report)

@@ -20,9 +20,9 @@ import pyarrow as pa
 from datasets import Dataset, Value
 
 from openr1_data.config import check_fields
-from openr1_data.funnel import StageResult, split_by_reason
+from openr1_data.funnel import StageResult, keep_every_row
 from openr1_data.prompts.styles import STYLES, PromptStyle
-from openr1_data.schema import iter_rows, require_columns
+from openr1_data.schema import CORRECT, iter_rows, require_columns
 from openr1_data.text import gold_answer
 
 SUMMARY, SUMMARY_CORRECT = "summary", "summary_correct"
@@ -98,8 +98,9 @@ def _wanted(row: dict, config: SummaryConfig) -> bool:
 
 def summarize_traces(
     dataset: Dataset, config: SummaryConfig, *, generation: Any = None, teacher: Any = None
-) -> tuple[StageResult, SummaryReport]:
-    """Add `summary` (a verified concise solution, or None) and `summary_correct` to every trace."""
+) -> StageResult[SummaryReport]:
+    """Add `summary` (a verified concise solution, or None) and `summary_correct` to every trace: every row kept,
+    with the `SummaryReport` as the report."""
     from openr1_data.curate.verify import VerifyConfig, verify_traces
     from openr1_data.generate.stage import GenerationConfig, generate_traces
 
@@ -133,16 +134,14 @@ def summarize_traces(
             prompt_styles=[summary_style().name],
             num_generations=1,
         )
-        result, summary = generate_traces(
-            Dataset.from_list(asks), gen, teacher=teacher, progress=config.progress
-        )
-        report.generated = summary.generated
+        result = generate_traces(Dataset.from_list(asks), gen, teacher=teacher, progress=config.progress)
+        report.generated = result.report.generated
         outputs = result.kept
         verified = verify_traces(
             outputs.select_columns(["answer", "predicted_answer", "final"]),
             VerifyConfig(verify_num_proc=config.summary_verify_num_proc, progress=False),
-        )
-        for row, correct in zip(iter_rows(outputs), verified["correct"], strict=True):
+        ).kept
+        for row, correct in zip(iter_rows(outputs), verified[CORRECT], strict=True):
             summaries[row["summary_of"]] = (row["final"], correct)
     texts: list[str | None] = []
     verdicts: list[bool | None] = []
@@ -156,7 +155,7 @@ def summarize_traces(
     out = dataset.remove_columns([c for c in (SUMMARY, SUMMARY_CORRECT) if c in dataset.column_names])
     out = out.add_column(SUMMARY, pa.array(texts, pa.string()), feature=Value("string"))
     out = out.add_column(SUMMARY_CORRECT, pa.array(verdicts, pa.bool_()), feature=Value("bool"))
-    return split_by_reason(out, [None] * len(out), stage="summarize"), report
+    return keep_every_row(out, "summarize", report)
 
 
 def final_from_summary(kept: Dataset) -> Dataset:

@@ -1,7 +1,8 @@
 """The math verification stage: compare every trace's answer with its gold answer using math-verify.
 
 `verify_traces(dataset, VerifyConfig())` adds `correct` (True / False / None) and `verify_error` (why it is None,
-or why an answer counts as wrong: "no_answer", "answer_unparseable"). It rejects nothing; selection does that.
+or why an answer counts as wrong: "no_answer", "answer_unparseable"). It rejects nothing (selection does that): its
+`StageResult` keeps every row, with the counts of `verify_summary` as its report.
 
 How it scales (see benchmarks/verify.py):
 - Only the short columns (`answer`, `predicted_answer`) are read, as Arrow arrays; `final` is read only for rows
@@ -42,18 +43,21 @@ from openr1_data.curate.answer_verifier import (
 )
 from openr1_data.curate.code_verify import CodeSettings, codes_of, verify_code
 from openr1_data.curate.mcq import check_choices
+from openr1_data.funnel import StageResult, keep_every_row
 from openr1_data.judgements import VERIFY_ERRORS, WORKER_CRASHED
 from openr1_data.procs import watched_initializer
 from openr1_data.schema import (
     ANSWER,
     CHOICES,
     CODE,
+    CORRECT,
     DOMAIN,
     MATH,
     MCQ,
     TESTS,
     TESTS_PASSED,
     TESTS_TOTAL,
+    VERIFY_ERROR,
     ContractError,
     arrow_column,
     arrow_table,
@@ -61,9 +65,6 @@ from openr1_data.schema import (
 )
 from openr1_data.sources.domains import dataset_domains
 from openr1_data.text import final_answer
-
-CORRECT = "correct"
-VERIFY_ERROR = "verify_error"
 
 
 @dataclass
@@ -510,14 +511,20 @@ def is_correct(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Dataset:
-    """Add `correct` and `verify_error` to every trace (rows keep their order; nothing is dropped).
+def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> StageResult[dict[str, int]]:
+    """Add `correct` and `verify_error` to every trace (rows keep their order; nothing is dropped): the result keeps
+    every row and reports `verify_summary`'s counts.
 
     Raises `ContractError` before any work when the gold or prediction column is missing. Code and multiple-choice
     rows (by `domain`, derived when missing: `sources/domains.py`) are verified by their own judgement and the
     result gets `domain`, `tests_passed` and `tests_total` columns too (`_verify_domains`).
     """
-    config = config or VerifyConfig()
+    verified = _verify(dataset, config or VerifyConfig())
+    return keep_every_row(verified, "verify", verify_summary(verified))
+
+
+def _verify(dataset: Dataset, config: VerifyConfig) -> Dataset:
+    """`verify_traces`'s columns: each domain's rows through its own judgement."""
     domains = dataset_domains(dataset)
     if any(d != MATH for d in domains):
         return _verify_domains(dataset, config, domains)
@@ -586,7 +593,7 @@ def _verify_domains(dataset: Dataset, config: VerifyConfig, domains: list[str]) 
             fix="Code traces need the problem's `tests` column (problem loading writes it for code layouts).",
         )
     if rows[MATH]:
-        math = verify_traces(dataset.select(rows[MATH]), config).select_columns([CORRECT, VERIFY_ERROR])
+        math = _verify(dataset.select(rows[MATH]), config).select_columns([CORRECT, VERIFY_ERROR])
         for i, ok, err in zip(rows[MATH], math[CORRECT], math[VERIFY_ERROR], strict=True):
             correct[i], errors[i] = ok, err
     if rows[CODE]:

@@ -103,11 +103,8 @@ class DecontaminationReport:
         return asdict(self)
 
 
-@dataclass
-class DecontaminationResult(StageResult):
-    """A `StageResult` (kept / rejected / stats) plus the `DecontaminationReport`."""
-
-    report: DecontaminationReport
+# The decontamination stage's result: kept / rejected / stats and its `DecontaminationReport`.
+DecontaminationResult = StageResult[DecontaminationReport]
 
 
 def cache_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -430,7 +427,7 @@ def decontaminate(
     )
     report.seconds = round(time.perf_counter() - started, 3)
     logger.info("decontaminate: %d of %d rows flagged in %.1fs", len(flagged), len(dataset), report.seconds)
-    return DecontaminationResult(result.kept, rejected, result.stats, report=report)
+    return StageResult(result.kept, rejected, result.stats, report)
 
 
 def _match_batch(

@@ -117,11 +117,8 @@ class DedupReport:
         return asdict(self)
 
 
-@dataclass
-class DedupResult(StageResult):
-    """A `StageResult` (kept / rejected / stats) plus the stage's `DedupReport`."""
-
-    report: DedupReport
+# A dedup stage's result: kept / rejected / stats and its `DedupReport`.
+DedupResult = StageResult[DedupReport]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -232,7 +229,7 @@ def _finish(
     with quiet_progress():
         result = _with_duplicate_columns(split_by_reason(dataset, reasons, stage), dataset, id_column, info)
     report.duplicates = len(info)
-    return DedupResult(result.kept, result.rejected, result.stats, report=report)
+    return StageResult(result.kept, result.rejected, result.stats, report)
 
 
 # ---------------------------------------------------------------------------------------------------------------

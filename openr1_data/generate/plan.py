@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datasets import Dataset
 
 from openr1_data.prompts import PromptStyle
-from openr1_data.schema import PROBLEM_ID, make_trace_id
-from openr1_data.teachers.base import Completion, Prompt
+from openr1_data.schema import PROBLEM_ID, Prompt, make_trace_id
+from openr1_data.teachers.base import Completion
 
 _SEED_MODULO = 2**31 - 1  # every backend takes a signed 32-bit seed
 

@@ -22,8 +22,9 @@ from openr1_data.teachers.base import (
     RequestFeed,
     SamplingParams,
     Teacher,
+    request_seed,
 )
-from openr1_data.teachers.openai_backend import OpenAITeacher, request_seed, run_sync, validate_prompts
+from openr1_data.teachers.openai_backend import OpenAITeacher, run_sync
 
 HEARTBEAT_SECONDS = 0.5
 # connections per HTTP client: httpcore's pool scans every connection for every request it assigns, so one client
@@ -57,13 +58,8 @@ class ServerPool(Teacher):
         """Requests in flight when every server is full."""
         return sum(t.max_concurrency for t in self.teachers)
 
-    def generate(
-        self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
-    ) -> list[list[Completion]]:
-        """`n` completions per prompt (sample `j` of prompt `i` seeded like `OpenAITeacher.generate` seeds it)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        validate_prompts(prompts)
+    def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
+        """`n` completions per prompt (sample `j` of prompt `i` seeded like every backend seeds it)."""
         requests = [
             Request((i, j), p, replace(sampling, seed=request_seed(sampling.seed, i, j, n)))
             for i, p in enumerate(prompts)

@@ -351,11 +351,11 @@ def generate_traces(
     progress: bool = True,
     funnel: Funnel | None = None,
     lineage: dict | None = None,
-) -> tuple[StageResult, GenerationSummary]:
+) -> StageResult[GenerationSummary]:
     """Generate (or resume generating) every trace of `problems` × styles × samples into `cfg.output_dir`.
 
-    Returns the stage result (kept = all traces of this plan, read back from the shards; rejected = problems a
-    style could not render, e.g. RLT without a solution) and a summary of this call. The output is a stage folder:
+    Returns the stage result: kept = all traces of this plan, read back from the shards; rejected = problems a
+    style could not render, e.g. RLT without a solution; report = the `GenerationSummary` of this call. The output is a stage folder:
     shards in `data/` as they are written, then `rejected/generate/`, `generate_report.json` and `funnel.json`
     (`funnel`'s stages, e.g. problem loading, plus this one) once every trace is there, with `lineage` (what the
     folder was made from, `openr1_data.lineage`) when given. One run at a time writes a folder: a second one is
@@ -377,7 +377,7 @@ def _generate_locked(
     progress: bool,
     funnel: Funnel | None,
     lineage: dict | None,
-) -> tuple[StageResult, GenerationSummary]:
+) -> StageResult[GenerationSummary]:
     check_manifest(cfg, output_dir)
     (output_dir / FUNNEL_FILE).unlink(missing_ok=True)  # incomplete until every trace is written
     own_teacher = teacher is None
@@ -400,16 +400,17 @@ def _generate_locked(
     traces = load_traces(output_dir, wanted)
     if len(traces) != len(wanted):
         raise RuntimeError(f"expected {len(wanted)} traces in {output_dir}, found {len(traces)}")
-    result = _stage_result(problems, styles, reasons, traces, cfg.num_generations)
-    _finish_folder(output_dir, result, summary, Funnel(list(funnel.stages) if funnel else []), lineage)
-    return result, summary
+    result = _stage_result(problems, styles, reasons, traces, cfg.num_generations, summary)
+    _finish_folder(output_dir, result, Funnel(list(funnel.stages) if funnel else []), lineage)
+    return result
 
 
 def _finish_folder(
-    output_dir: Path, result: StageResult, summary: GenerationSummary, funnel: Funnel, lineage: dict | None
+    output_dir: Path, result: StageResult[GenerationSummary], funnel: Funnel, lineage: dict | None
 ) -> None:
     """The rest of the stage folder once all traces are written; funnel.json last, as the completion mark."""
     write_dataset(result.rejected, output_dir / REJECTED_DIR / "generate")
+    summary = result.report
     report = {**asdict(summary), "finish_reasons": dict(summary.finish_reasons)}
     report["parse_issues"] = dict(summary.parse_issues)
     (output_dir / "generate_report.json").write_text(json.dumps(report, indent=2))
@@ -419,7 +420,9 @@ def _finish_folder(
     funnel.save(output_dir / FUNNEL_FILE)
 
 
-def _stage_result(problems: Dataset, styles, reasons: list, traces: Dataset, n: int) -> StageResult:
+def _stage_result(
+    problems: Dataset, styles, reasons: list, traces: Dataset, n: int, summary: GenerationSummary
+) -> StageResult[GenerationSummary]:
     """Funnel counts in traces: every planned (problem, style, sample) is either generated or rejected.
 
     The side output holds one row per rejected trace (the problem row, its style and sample index).
@@ -435,7 +438,7 @@ def _stage_result(problems: Dataset, styles, reasons: list, traces: Dataset, n: 
     # rows_in is the plan, not the output: a trace that went missing fails the check instead of vanishing.
     stats = StageStats("generate", len(reasons) * n, len(traces), dict(Counter(rejected_reasons)))
     stats.check()
-    return StageResult(traces, rejected, stats)
+    return StageResult(traces, rejected, stats, summary)
 
 
 def run_plan(
@@ -471,5 +474,5 @@ class _NamedOnly(Teacher):
 
         super().__init__(provenance_name(cfg.teacher_model))
 
-    def generate(self, prompts, sampling, n=1):
+    def _generate(self, prompts, sampling, n):
         raise RuntimeError("the Ray driver does not generate; its replicas do")

@@ -17,7 +17,7 @@ from jinja2 import Environment, StrictUndefined
 
 from openr1_data.prompts.choice_letters import choice_letters, extract_choice
 from openr1_data.prompts.code_blocks import last_code_block
-from openr1_data.teachers.base import Prompt
+from openr1_data.schema import Prompt
 from openr1_data.text import final_answer, gold_answer, split_think
 
 R1_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."

@@ -92,7 +92,7 @@ def without_wrong_steps(curated: Dataset) -> Dataset:
     """Curated traces none of whose steps the rule labeler finds wrong."""
     if not len(curated):
         return curated
-    labelled, _ = label_steps(curated, StepLabelConfig(labeler="rules"))
+    labelled = label_steps(curated, StepLabelConfig(labeler="rules"))
     return labelled.kept.filter(lambda first: first is None, input_columns=FIRST_ERROR_STEP)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from openr1_data.schema import CORRECT
 from openr1_data.secrets import redact_config
 from openr1_data.teach.config import TeachConfig
 from openr1_data.teach.runner import TRAINED, run_paths, seeds_of
@@ -56,7 +57,7 @@ def load_arm(cfg: TeachConfig, arm: str) -> ArmResult | None:
         rows = _samples(paths.eval)
         by_metric: dict[str, dict[str, float]] = {m: {} for m in METRICS}
         for row in rows:
-            by_metric["correct"][row["item_id"]] = float(bool(row["correct"]))
+            by_metric["correct"][row["item_id"]] = float(bool(row[CORRECT]))
             by_metric["finished"][row["item_id"]] = float(row["finish_reason"] == "stop")
             by_metric["closed_think"][row["item_id"]] = float(bool(row["closed_think"]))
             by_metric["boxed"][row["item_id"]] = float(bool(row["boxed"]))

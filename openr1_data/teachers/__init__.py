@@ -1,4 +1,7 @@
-"""Teacher backends behind one interface (`Teacher.generate`). Heavy imports stay inside each backend module."""
+"""Teacher backends behind one interface (`Teacher.generate`, `base`, with the helpers every backend shares): the
+transformers, OpenAI-compatible HTTP, vLLM and distilabel backends (`*_backend`, built by `make_teacher`), the
+packaged default model (`default_model`), a local `transformers serve` (`serve`) and torch threads from the free
+cores (`threads`). Heavy imports stay inside each backend module."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher
+from openr1_data.schema import Prompt
+from openr1_data.teachers.base import Completion, SamplingParams, Teacher
 
 # backend name -> "module:Class"; imported only when that backend is asked for.
 BACKENDS: dict[str, str] = {

@@ -9,19 +9,25 @@ Streaming (`Teacher.stream`): the generation stage hands a teacher a `RequestFee
 pulls `Request`s whenever it has room, each with its own seed, and hands every `Completion` back as soon as it is
 done, so a server or engine stays full across the whole plan instead of waiting for the slowest sequence of each
 batch. Backends that cannot stream keep the default: fixed batches through `generate`.
+
+What every backend shares lives here too: `Teacher.generate` checks its arguments once (`validate_prompts`, n >= 1,
+no prompts -> no call) and hands the rest to the backend's `_generate`; `request_seed` seeds each sample the same way
+in every backend; `normalize_finish_reason` and `approximate_token_count` read what a backend got back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from abc import ABC, abstractmethod
+import logging
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
-Message = dict[str, str]
-Prompt = list[Message]
+from openr1_data.schema import Prompt
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -112,8 +118,65 @@ def continues_assistant(prompt: Prompt) -> bool:
     return bool(prompt) and prompt[-1].get("role") == "assistant"
 
 
-class Teacher(ABC):
-    """A model that writes completions. Subclasses keep their heavy imports inside their own module."""
+# finish reasons that mean "cut by the token budget" across servers (OpenAI/vLLM "length", TGI and others)
+_LENGTH_REASONS = {"length", "max_tokens", "max_length", "model_length"}
+# ... and those that mean "ended on its own" (OpenAI/vLLM "stop", TGI "eos_token"/"stop_sequence", Anthropic)
+_STOP_REASONS = {"stop", "eos", "eos_token", "stop_sequence", "end_turn"}
+_SEED_MODULO = 2**31 - 1
+
+
+class TeacherRequestError(RuntimeError):
+    """A request to the teacher server failed for good (after its retries, or with a non-retryable answer)."""
+
+
+def validate_prompts(prompts: Sequence[Prompt]) -> None:
+    """Raise a `ValueError` naming the first prompt that is not a non-empty list of {role, content} strings."""
+    for index, prompt in enumerate(prompts):
+        if not isinstance(prompt, (list, tuple)) or not prompt:
+            raise ValueError(
+                f"prompt {index} must be a non-empty list of chat messages, got {type(prompt).__name__}: "
+                f"{str(prompt)[:80]!r}. Build prompts with a prompt style (openr1_data.prompts)."
+            )
+        for m, message in enumerate(prompt):
+            if (
+                not isinstance(message, dict)
+                or not isinstance(message.get("role"), str)
+                or not isinstance(message.get("content"), str)
+            ):
+                raise ValueError(
+                    f"prompt {index}, message {m} must be a dict with string 'role' and 'content', "
+                    f"got {str(message)[:80]!r}"
+                )
+
+
+def request_seed(base_seed: int, prompt_index: int, sample_index: int, n: int) -> int:
+    """Seed of one request: distinct for every (prompt, sample) of a call, reproducible across runs."""
+    return (base_seed + prompt_index * n + sample_index) % _SEED_MODULO
+
+
+def normalize_finish_reason(reason: Any) -> str:
+    """Map a server's finish reason to "length" (cut by the token budget), "stop" (ended on its own) or
+    "unknown" (missing, or e.g. "abort", "content_filter", "tool_calls"): a trace whose end nobody vouches for
+    is never recorded as finished; the `finished` filter rejects it like a cut one."""
+    if isinstance(reason, str):
+        if reason.lower() in _LENGTH_REASONS:
+            return "length"
+        if reason.lower() in _STOP_REASONS:
+            return "stop"
+    logger.debug("finish_reason %r recorded as %r", reason, UNKNOWN_FINISH)
+    return UNKNOWN_FINISH
+
+
+def approximate_token_count(text: str, tokenizer: Any = None) -> int:
+    """Token count used when a server sends no `usage`: the tokenizer's count if given, else words + symbols."""
+    if tokenizer is not None:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+class Teacher:
+    """A model that writes completions. Subclasses (the backends) implement `_generate`, may override `stream`,
+    and keep their heavy imports inside their own module."""
 
     #: short backend name recorded in provenance ("transformers", "openai", "vllm", ...)
     backend: str = "base"
@@ -124,15 +187,27 @@ class Teacher(ABC):
     def __init__(self, model_name: str):
         self.model_name = model_name
 
-    @abstractmethod
     def generate(
         self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
     ) -> list[list[Completion]]:
         """Return `n` completions for each prompt, in prompt order.
 
         `sampling.seed` seeds the whole call; a caller that needs reproducible output per prompt passes the same
-        prompts with the same seed (the generation stage derives the seed from the batch it generates).
+        prompts with the same seed (the generation stage derives the seed from the batch it generates). Raises
+        `ValueError` for n < 1 or a prompt that is not a list of chat messages, before any work; backends implement
+        `_generate`, which gets at least one valid prompt.
         """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        validate_prompts(prompts)
+        if not prompts:
+            return []
+        return self._generate(list(prompts), sampling, n)
+
+    def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
+        """The backend's `generate`, on checked arguments (n >= 1, one or more valid prompts). Every backend of the
+        package implements it; a scripted stand-in (tests) may override `generate` itself instead."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _generate nor generate")
 
     def stream(self, feed: RequestFeed) -> None:
         """Generate every request `feed` hands out and give each completion back to it, until it has none left.

@@ -49,8 +49,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from openr1_data.teachers.base import Completion, Prompt, SamplingParams, Teacher, continues_assistant
-from openr1_data.teachers.openai_backend import approximate_token_count, validate_prompts
+from openr1_data.teachers.base import (
+    Completion,
+    Prompt,
+    SamplingParams,
+    Teacher,
+    approximate_token_count,
+    continues_assistant,
+    validate_prompts,
+)
 
 DISTILABEL_INSTALL_HINT = 'pip install "openr1-data[distilabel]"'
 LLMS = ("transformers", "openai", "vllm")
@@ -346,15 +353,9 @@ class DistilabelTeacher(Teacher):
         env.setdefault("DISTILABEL_CACHE_DIR", self.cache_dir)
         return env
 
-    def generate(
-        self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
-    ) -> list[list[Completion]]:
-        """Return `n` completions per prompt, in prompt order, from one distilabel pipeline run."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+    def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order, from one distilabel pipeline run."""
         rows = prompt_rows(prompts)  # every shape check before distilabel starts anything
-        if not rows:
-            return []
         Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="run-", dir=self.cache_dir))
         request = {

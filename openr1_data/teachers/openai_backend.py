@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import random
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,33 +39,27 @@ import httpx
 
 from openr1_data.secrets import redact, redact_url
 from openr1_data.teachers.base import (
-    UNKNOWN_FINISH,
     Completion,
     Prompt,
     SamplingParams,
     Teacher,
+    TeacherRequestError,
+    approximate_token_count,
     continues_assistant,
+    normalize_finish_reason,
+    request_seed,
 )
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 CONTINUATION_MODES = ("auto", "chat", "completions")
-# finish reasons that mean "cut by the token budget" across servers (OpenAI/vLLM "length", TGI and others)
-_LENGTH_REASONS = {"length", "max_tokens", "max_length", "model_length"}
-# ... and those that mean "ended on its own" (OpenAI/vLLM "stop", TGI "eos_token"/"stop_sequence", Anthropic)
-_STOP_REASONS = {"stop", "eos", "eos_token", "stop_sequence", "end_turn"}
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 _T = TypeVar("_T")
-_SEED_MODULO = 2**31 - 1
 # identical samples shorter than this are no evidence of greedy decoding (a short answer can repeat by chance)
 IDENTICAL_MIN_TOKENS = 8
 # prompts whose samples are compared (about 100 bytes each); later prompts are not checked
 IDENTICAL_MAX_PROMPTS = 200_000
-
-
-class TeacherRequestError(RuntimeError):
-    """A request to the teacher server failed for good (after its retries, or with a non-retryable answer)."""
 
 
 class MalformedResponse(ValueError):
@@ -78,44 +71,6 @@ class MalformedResponse(ValueError):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def validate_prompts(prompts: Sequence[Prompt]) -> None:
-    """Raise a `ValueError` naming the first prompt that is not a non-empty list of {role, content} strings."""
-    for index, prompt in enumerate(prompts):
-        if not isinstance(prompt, (list, tuple)) or not prompt:
-            raise ValueError(
-                f"prompt {index} must be a non-empty list of chat messages, got {type(prompt).__name__}: "
-                f"{str(prompt)[:80]!r}. Build prompts with a prompt style (openr1_data.prompts)."
-            )
-        for m, message in enumerate(prompt):
-            if (
-                not isinstance(message, dict)
-                or not isinstance(message.get("role"), str)
-                or not isinstance(message.get("content"), str)
-            ):
-                raise ValueError(
-                    f"prompt {index}, message {m} must be a dict with string 'role' and 'content', "
-                    f"got {str(message)[:80]!r}"
-                )
-
-
-def request_seed(base_seed: int, prompt_index: int, sample_index: int, n: int) -> int:
-    """Seed of one request: distinct for every (prompt, sample) of a call, reproducible across runs."""
-    return (base_seed + prompt_index * n + sample_index) % _SEED_MODULO
-
-
-def normalize_finish_reason(reason: Any) -> str:
-    """Map a server's finish reason to "length" (cut by the token budget), "stop" (ended on its own) or
-    "unknown" (missing, or e.g. "abort", "content_filter", "tool_calls"): a trace whose end nobody vouches for
-    is never recorded as finished; the `finished` filter rejects it like a cut one."""
-    if isinstance(reason, str):
-        if reason.lower() in _LENGTH_REASONS:
-            return "length"
-        if reason.lower() in _STOP_REASONS:
-            return "stop"
-    logger.debug("finish_reason %r recorded as %r", reason, UNKNOWN_FINISH)
-    return UNKNOWN_FINISH
-
-
 def join_reasoning(content: str, reasoning: str | None) -> str:
     """Put back reasoning a server split out of the text (`--reasoning-parser`) as `<think>...</think>`.
 
@@ -125,13 +80,6 @@ def join_reasoning(content: str, reasoning: str | None) -> str:
     if not reasoning:
         return content
     return f"<think>\n{reasoning.strip()}\n</think>\n{content.lstrip()}"
-
-
-def approximate_token_count(text: str, tokenizer: Any = None) -> int:
-    """Token count used when a server sends no `usage`: the tokenizer's count if given, else words + symbols."""
-    if tokenizer is not None:
-        return len(tokenizer.encode(text, add_special_tokens=False))
-    return len(re.findall(r"\w+|[^\w\s]", text))
 
 
 def _sampling_fields(sampling: SamplingParams, seed: int) -> dict[str, Any]:
@@ -706,18 +654,11 @@ class OpenAITeacher(Teacher):
                 raise
         return [list(flat[i * n : (i + 1) * n]) for i in range(len(prompts))]
 
-    def generate(
-        self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
-    ) -> list[list[Completion]]:
-        """Return `n` completions per prompt, in prompt order (one request per sample, run concurrently)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        validate_prompts(prompts)
-        if not prompts:
-            return []
+    def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order (one request per sample, run concurrently)."""
         if self._tokenizer_spec is not None:
             _ = self.tokenizer  # load it here, before the requests start, not inside the event loop
-        return run_sync(self._generate_async(list(prompts), sampling, n))
+        return run_sync(self._generate_async(prompts, sampling, n))
 
     # -- streaming (the generation scheduler keeps its own requests in flight) ----------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from openr1_data.teachers.base import (
     SamplingParams,
     Teacher,
     continues_assistant,
+    request_seed,
 )
 from openr1_data.teachers.default_model import DEFAULT_TEACHER, default_teacher_path
-from openr1_data.teachers.openai_backend import request_seed
 from openr1_data.teachers.threads import set_torch_threads
 
 DEFAULT_TEACHER_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -113,13 +112,9 @@ class TransformersTeacher(Teacher):
             return self.tokenizer.apply_chat_template(prompt, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
-    def generate(
-        self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
-    ) -> list[list[Completion]]:
+    def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
         """`n` completions per prompt, in prompt order; sample `j` of prompt `i` is seeded with
         `request_seed(sampling.seed, i, j, n)` (the seed the HTTP and vLLM teachers give it)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
         requests = [
             Request((i, j), prompt, replace(sampling, seed=request_seed(sampling.seed, i, j, n)))
             for i, prompt in enumerate(prompts)

