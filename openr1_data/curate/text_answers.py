@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from openr1_data.dedup.normalize import words
 
@@ -69,6 +70,7 @@ def is_prose(answer: str) -> bool:
     return _PROSE.fullmatch(_unwrap(answer)) is not None
 
 
+@lru_cache(maxsize=8192)  # asked for every trace; a run has few distinct golds
 def text_gold(gold: str) -> bool:
     """True when a gold answer is written in words (see the module docstring) and must be compared as text."""
     text = _unwrap(gold)
