@@ -3,7 +3,7 @@
     openr1-data verify --input outputs/gen --output_dir outputs/verified [--verify_num_proc 8 --timeout_seconds 5]
     openr1-data filter --input outputs/verified --output_dir outputs/curated [--max_tokens 4096 --per_problem 1]
 
-`verify` keeps every row and adds `correct` / `verify_error`; `filter` runs the format/quality filter and then
+`verify` keeps every row and adds `correct` / `verify_error` and the gold audit's columns (`gold_suspect`, ...); `filter` runs the format/quality filter and then
 selection (verifying first if the rows have no `correct` column). Both write a stage folder (`cli/common.py`).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from openr1_data.cli.common import StageIO, print_counts, write_results
 from openr1_data.config import parse_config
 from openr1_data.curate.filters import FilterConfig, filter_traces
+from openr1_data.curate.gold_audit import audit_golds, gold_audit_line
 from openr1_data.curate.selection import SelectionConfig, select_traces
 from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_traces
 from openr1_data.funnel import StageResult, split_by_reason
@@ -20,11 +21,12 @@ from openr1_data.funnel import StageResult, split_by_reason
 def verify_main(argv: list[str]) -> int:
     """`openr1-data verify`: add `correct` / `verify_error` to every trace and write them all."""
     io, config = parse_config([StageIO, VerifyConfig], argv)
-    verified = verify_traces(io.read(), config)
+    verified, audit = audit_golds(verify_traces(io.read(), config), config)
     counts = verify_summary(verified)
     result = split_by_reason(verified, [None] * len(verified), stage="verify")  # verification rejects nothing
-    write_results(io, verified, [result], {"verify_report": counts})
+    write_results(io, verified, [result], {"verify_report": {**counts, "gold_audit": audit}})
     print_counts(f"verified {len(verified)} traces -> {io.output_dir}", counts)
+    print(gold_audit_line(audit))
     return 0
 
 
