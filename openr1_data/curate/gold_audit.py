@@ -25,7 +25,7 @@ from datasets import Dataset, Value
 
 from openr1_data.curate.answer_verifier import AnswerVerifier
 from openr1_data.curate.verify import CORRECT, VERIFY_ERROR, VerifyConfig, check_answers
-from openr1_data.schema import ANSWER, MATH, PROBLEM, PROBLEM_ID, require_columns
+from openr1_data.schema import ANSWER, MATH, PROBLEM, PROBLEM_ID, arrow_column, require_columns
 from openr1_data.sources.domains import dataset_domains
 
 GOLD_SUSPECT = "gold_suspect"
@@ -53,15 +53,16 @@ def _same(verifier: AnswerVerifier, first: str, other: str) -> bool:
 
 
 def largest_agreement(
-    answers: Sequence[str | None], samples: int, verifier: AnswerVerifier
+    answers: Sequence[str | None], samples: int, verifier: AnswerVerifier, needed: int = 1
 ) -> Agreement | None:
     """Group `answers` by equality (math-verify, the group's first answer as gold; text golds as text) and return
-    the largest group out of `samples` samples; None when no answer was given."""
+    the largest group out of `samples` samples; None when no answer was given, or as soon as no group can reach
+    `needed` answers any more (most problems: their few wrong answers differ, and comparing stops early)."""
+    texts = [t for t in ((a or "").strip() for a in answers) if t]
     groups: list[list[str]] = []
-    for answer in answers:
-        text = (answer or "").strip()
-        if not text:
-            continue
+    for position, text in enumerate(texts):
+        if max((len(g) for g in groups), default=0) + len(texts) - position < needed:
+            return None
         for group in groups:
             if _same(verifier, group[0], text):
                 group.append(text)
@@ -104,12 +105,12 @@ def audit_golds(verified: Dataset, config: VerifyConfig | None = None) -> tuple[
     require_columns(verified.column_names, [group_column], what="gold audit", fix="Traces need `problem_id`.")
     n = len(verified)
     domains = dataset_domains(verified)
-    keys = verified[group_column]
-    golds = verified[gold_column] if gold_column in verified.column_names else [None] * n
-    preds = verified[prediction_column]
-    correct = list(verified[CORRECT])
+    keys = _column(verified, group_column)
+    golds = _column(verified, gold_column) if gold_column in verified.column_names else [None] * n
+    preds = _column(verified, prediction_column)
+    correct = _column(verified, CORRECT)
     errors: list[str | None] = (
-        list(verified[VERIFY_ERROR]) if VERIFY_ERROR in verified.column_names else [None] * n
+        _column(verified, VERIFY_ERROR) if VERIFY_ERROR in verified.column_names else [None] * n
     )
 
     problems: dict[Any, list[int]] = {}
@@ -136,7 +137,9 @@ def audit_golds(verified: Dataset, config: VerifyConfig | None = None) -> tuple[
             # Only answers the gold rejected can outvote it; most problems have too few to bother comparing.
             wrong = [preds[i] for i in rows if correct[i] is False and (preds[i] or "").strip()]
             needed = max(config.agreement_count, math.ceil(config.agreement_share * len(rows)))
-            agreement = largest_agreement(wrong, len(rows), verifier) if len(wrong) >= needed else None
+            agreement = (
+                largest_agreement(wrong, len(rows), verifier, needed) if len(wrong) >= needed else None
+            )
             flagged = _strong(agreement, config)
             for i in rows:
                 suspect[i] = flagged
@@ -145,7 +148,8 @@ def audit_golds(verified: Dataset, config: VerifyConfig | None = None) -> tuple[
                     agreed[i], shares[i] = agreement.answer, round(agreement.share, 4)
                 suspects.append(_example(key, gold, agreement))
         elif config.majority_answers:
-            agreement = largest_agreement([preds[i] for i in rows], len(rows), verifier)
+            needed = max(config.agreement_count, math.ceil(config.agreement_share * len(rows)))
+            agreement = largest_agreement([preds[i] for i in rows], len(rows), verifier, needed)
             if _strong(agreement, config) and agreement is not None:
                 for i in rows:
                     agreed[i], shares[i] = agreement.answer, round(agreement.share, 4)
@@ -156,7 +160,7 @@ def audit_golds(verified: Dataset, config: VerifyConfig | None = None) -> tuple[
     if voted:  # verify the voted problems' traces against their new answer, as the verify stage would
         rows = [i for i in range(n) if sources[i] == "majority"]
         finals = (
-            verified.select(rows)[config.final_column]
+            _column(verified.select(rows), config.final_column)
             if config.final_column in verified.column_names
             else None
         )
@@ -241,6 +245,12 @@ def _example(key: Any, gold: object, agreement: Agreement) -> dict[str, Any]:
         "agreeing": agreement.count,
         "samples": agreement.samples,
     }
+
+
+def _column(dataset: Dataset, name: str) -> list[Any]:
+    return arrow_column(
+        dataset, name
+    ).to_pylist()  # a plain list: indexing a `datasets` column row by row is slow
 
 
 def _replace(dataset: Dataset, name: str, values: list, feature: Value) -> Dataset:
