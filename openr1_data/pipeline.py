@@ -21,6 +21,7 @@ from typing import Any
 from datasets import Dataset, Value
 
 from openr1_data.curate.filters import FilterConfig, filter_traces
+from openr1_data.curate.gold_audit import audit_golds, gold_audit_line
 from openr1_data.curate.llm_judge import JudgeConfig, judge_traces
 from openr1_data.curate.selection import (
     PASS_RATE,
@@ -102,9 +103,12 @@ def curate_traces(
     select_cfg: SelectionConfig,
     judge_cfg: JudgeConfig | None = None,
 ) -> tuple[Dataset, Dataset]:
-    """Verify every trace (and, when `judge_cfg.judge_model` is set, ask the LLM judge about the undecided ones),
-    then filter on format and quality, then select. Returns (all verified, kept)."""
+    """Verify every trace, audit the golds against what the samples agree on (`curate/gold_audit.py`; and, when
+    `judge_cfg.judge_model` is set, ask the LLM judge about the undecided ones), then filter on format and quality,
+    then select. Returns (all verified, kept)."""
     verified = verify_traces(traces, verify_cfg).kept
+    verified, audit = audit_golds(verified, verify_cfg)
+    print(f"\n{gold_audit_line(audit)}")
     if judge_cfg is not None and judge_cfg.judge_model:
         judged = judge_traces(verified, judge_cfg)
         verified = judged.kept

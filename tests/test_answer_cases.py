@@ -154,6 +154,22 @@ BARE: list[tuple[str, str, bool | None]] = [
     ("B", "C", False),
     ("\\text{Monday}", "\\text{Monday}", True),
     ("\\text{Monday}", "\\text{Tuesday}", False),
+    # golds in words (issue 25): compared as normalised text, never as a product of one-letter symbols
+    ("yes", "yes", True),
+    ("yes", "\\text{Yes}", True),
+    ("yes", "sey", False),  # math-verify read both as y*e*s
+    ("no", "No.", True),
+    ("no", "yes", False),
+    ("forty two", "forty two", True),
+    ("forty two", "two forty", False),  # f*o*r*t*y*t*w*o both ways round
+    ("forty two", "42", None),  # a number cannot be compared with a gold math cannot read: no verdict
+    ("\\text{Evelyn}", "Evelyn", True),
+    ("\\text{Evelyn}", "\\text{Lenye}", False),
+    ("Alice", "\\textbf{alice}", True),
+    ("\\text{odd}", "\\text{even}", False),
+    ("the Nile", "Nile", True),  # articles and case are not part of the answer
+    ("no solution", "\\emptyset", None),
+    ("abc", "cba", True),  # a short lowercase run is still a product of variables
 ]
 
 # How real models end a solution with one boxed answer.

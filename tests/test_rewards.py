@@ -291,6 +291,25 @@ def test_rows_without_a_gold_score_none_in_any_batch(name):
         reward([BOXED], prompts=["q"], completion_ids=ids[:1])
 
 
+@pytest.mark.parametrize(
+    ("gold", "boxed", "accuracy", "cosine"),
+    [
+        ("forty two", "42", None, None),  # issue 25: was 0.0 and -0.75 (the gold read as f*o*r*t*y*t*w*o)
+        ("forty two", "two forty", 0.0, -0.75),  # was 1.0: the same letters in another order
+        ("yes", "sey", 0.0, -0.75),
+        ("yes", "\\text{Yes}", 1.0, 0.75),
+        ("\\text{Evelyn}", "Evelyn", 1.0, 0.75),
+    ],
+)
+def test_accuracy_rewards_of_golds_in_words(gold, boxed, accuracy, cosine):
+    acc, cos = get_reward_funcs(["accuracy", "cosine_scaled"], cosine_max_len=20)
+    completion = [f"<think>\nCounting.\n</think>\nThe answer is \\boxed{{{boxed}}}."]
+    assert acc(completion, answer=[gold]) == [accuracy]
+    assert cos(completion, answer=[gold], completion_ids=[[0] * 10]) == [
+        None if cosine is None else pytest.approx(cosine)
+    ]
+
+
 def test_no_free_credit_for_missing_tags_or_a_single_paragraph():
     tags, steps = get_reward_funcs(["tag_count", "reasoning_steps"])
     assert tags(["", "just an answer: 2", "<think>\nhalf a block"]) == [0.0, 0.0, pytest.approx(1 / 3)]

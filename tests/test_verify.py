@@ -11,6 +11,7 @@ from datasets import Dataset
 
 from openr1_data.cli import main as cli_main
 from openr1_data.curate.answer_verifier import AnswerOptions, AnswerVerifier
+from openr1_data.curate.text_answers import text_gold
 from openr1_data.curate.verify import VerifyConfig, is_correct, verify_columns, verify_summary, verify_traces
 from openr1_data.io import read_dataset, write_dataset
 from openr1_data.schema import ContractError
@@ -40,6 +41,54 @@ PATHOLOGICAL = "\\frac{1}{" * 3000 + "1" + "}" * 3000  # deep nesting: math-veri
 )
 def test_math_verify_cases(gold, answer, expected):
     assert is_correct(gold, answer) is expected
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "expected"),
+    [
+        ("yes", "sey", False),  # issue 25: math-verify read both as the product y*e*s
+        ("forty two", "two forty", False),
+        ("forty two", "forty-two", True),  # punctuation between words is not part of the answer
+        ("forty two", "42", None),  # a gold math cannot read never gives a verdict
+        ("Yes", "\\text{yes}", True),
+        ("\\text{Paris}", "paris", True),
+        ("Paris", "Lyon", False),
+        ("是", "是", True),  # words of another script
+        ("是", "否", False),
+        ("yes", None, False),  # no answer is wrong, as for math golds
+    ],
+)
+def test_golds_in_words_are_compared_as_text(gold, answer, expected):
+    assert is_correct(gold, answer) is expected
+
+
+@pytest.mark.parametrize(
+    ("gold", "words"),
+    [
+        ("yes", True),
+        ("No", True),
+        ("forty two", True),
+        ("\\text{Evelyn}", True),
+        ("$\\text{the Nile}$", True),
+        ("Bob", True),  # a capitalised name
+        ("odd", True),  # a short word of the list
+        ("undefined", True),
+        ("B", False),  # a choice letter or a variable: math, as before
+        ("x", False),
+        ("ab", False),  # short lowercase runs are products of variables
+        ("xyz", False),
+        ("\\pi", False),
+        ("pi", False),
+        ("infinity", False),  # math-verify reads it as oo
+        ("sin x", False),
+        ("2x+1", False),
+        ("10 \\text{ cm}", False),
+        ("\\text{(B)}", False),
+        ("---", False),
+    ],
+)
+def test_which_golds_are_words(gold, words):
+    assert text_gold(gold) is words
 
 
 def test_gold_goes_first():

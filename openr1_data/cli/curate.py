@@ -4,18 +4,21 @@
     openr1-data filter --input outputs/verified --output_dir outputs/curated [--max_tokens 4096 --per_problem 1]
     openr1-data filter --input outputs/verified --output_dir outputs/longest --keep all --longest_share 0.5
 
-`verify` keeps every row and adds `correct` / `verify_error`; `filter` runs the format/quality filter and then
-selection (verifying first if the rows have no `correct` column and selection needs verdicts). The selection steps
-it ran are listed in `select_report.json` (the strategies and their order: `curate/selection.py`). Both write a
-stage folder (`cli/common.py`).
+`verify` keeps every row and adds `correct` / `verify_error` and the gold audit's columns (`gold_suspect`, ...);
+`filter` runs the format/quality filter and then selection (verifying first if the rows have no `correct` column
+and selection needs verdicts). The selection steps it ran are listed in `select_report.json` (the strategies and
+their order: `curate/selection.py`). Both write a stage folder (`cli/common.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from openr1_data.cli.common import parse_stage, print_counts, write_results
 from openr1_data.curate.filters import FilterConfig, filter_traces
+from openr1_data.curate.gold_audit import audit_golds, gold_audit_line
 from openr1_data.curate.selection import SelectionConfig, select_traces
-from openr1_data.curate.verify import VerifyConfig, verify_traces
+from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_traces
 from openr1_data.funnel import StageResult
 from openr1_data.schema import CORRECT
 
@@ -24,8 +27,12 @@ def verify_main(argv: list[str]) -> int:
     """`openr1-data verify`: add `correct` / `verify_error` to every trace and write them all."""
     io, config = parse_stage("verify", [VerifyConfig], argv)
     result = verify_traces(io.read(), config)
-    write_results(io, result.kept, [result], {"verify_report": result.report})
-    print_counts(f"verified {len(result.kept)} traces -> {io.output_dir}", result.report)
+    verified, audit = audit_golds(result.kept, config)
+    counts = verify_summary(verified)  # after the audit: majority answers may have given new verdicts
+    result = dataclasses.replace(result, kept=verified, report=counts)
+    write_results(io, verified, [result], {"verify_report": {**counts, "gold_audit": audit}})
+    print_counts(f"verified {len(verified)} traces -> {io.output_dir}", counts)
+    print(gold_audit_line(audit))
     return 0
 
 

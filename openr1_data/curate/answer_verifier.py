@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from openr1_data.curate.text_answers import is_prose, same_text, text_gold
 from openr1_data.judgements import (
     ANSWER_UNPARSEABLE,
     GOLD_MISSING,
@@ -185,12 +186,23 @@ class AnswerVerifier:
     def _missing(self, reason: str) -> tuple[bool | None, str]:
         return (False if self.options.missing_answer_is_wrong else None), reason
 
+    def _check_text(self, gold: str, predicted: str | None) -> tuple[bool | None, str | None]:
+        """A gold in words: the same words are right, other words wrong, math cannot be compared with it."""
+        pred_text = (predicted or "").strip()
+        if not pred_text:
+            return self._missing(NO_ANSWER)
+        if same_text(gold, pred_text):
+            return True, None
+        return (False, None) if is_prose(pred_text) else (None, GOLD_UNPARSEABLE)
+
     def check(
         self, gold: Any, predicted: str | None, final: str | None = None
     ) -> tuple[bool | None, str | None]:
         """Compare one answer with its gold: (True/False, None) or (None, why) or (False, why it is wrong).
 
         - gold missing / unparseable / timed out -> None (an unparseable gold is never "correct");
+        - a gold in words (`text_answers.text_gold`: "yes", "forty two") is compared as text: the same words
+          True, other words False, a math answer None ("gold_unparseable": math cannot read the gold);
         - no predicted answer: parse the last `fallback_chars` of `final` for an announced answer, if enabled;
           still nothing -> "no_answer" (False, or None when `missing_answer_is_wrong` is off);
         - a comparison that times out -> None, "timeout".
@@ -198,6 +210,8 @@ class AnswerVerifier:
         gold_text = "" if gold is None else str(gold).strip()
         if not gold_text:
             return None, GOLD_MISSING
+        if text_gold(gold_text):
+            return self._check_text(gold_text, predicted)
         gold_parsed, error = self._parse(gold_text, anchored=False)
         if error or gold_parsed is None:
             return None, GOLD_TIMEOUT

@@ -146,6 +146,40 @@ class VerifyConfig:
             "'the answer is (C)', ...)"
         },
     )
+    gold_audit: bool = field(
+        default=True,
+        metadata={
+            "help": "flag problems (`gold_suspect`) whose samples agree on another answer than the gold: at least "
+            "agreement_count samples and a share agreement_share of them give one answer the gold rejects"
+        },
+    )
+    majority_answers: bool = field(
+        default=False,
+        metadata={
+            "help": "problems without a gold get the answer their samples agree on (same thresholds), marked "
+            "`answer_source: majority`, and their traces are verified against it"
+        },
+    )
+    agreement_share: float = field(
+        default=0.75,
+        metadata={
+            "help": "gold audit and majority answers: the least share of a problem's samples that agree"
+        },
+    )
+    agreement_count: int = field(
+        default=3,
+        metadata={"help": "gold audit and majority answers: the least number of samples that agree"},
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.5 < self.agreement_share <= 1:
+            raise ValueError(
+                f"agreement_share must be in (0.5, 1] (a majority of the samples), got {self.agreement_share}"
+            )
+        if self.agreement_count < 2:
+            raise ValueError(
+                f"agreement_count must be >= 2 (one sample agrees with nothing), got {self.agreement_count}"
+            )
 
     def code_settings(self) -> CodeSettings:
         """The sandbox settings of code rows."""

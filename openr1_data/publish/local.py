@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 from datasets import Dataset
 
+from openr1_data.curate.gold_audit import card_summary as gold_audit_card
 from openr1_data.funnel import Funnel
 from openr1_data.io import remove_stale_copies, replace_folder, write_dataset
 from openr1_data.publish import card as cards
@@ -474,6 +475,7 @@ def _write_folder(
         "lengths": _plain(lengths),
         "judged_by": _judged_by(kept) if main == SFT_CONFIG else None,
         "pass_rates": _pass_rate_table(kept, splits) if main == PROBLEMS_CONFIG else None,
+        "gold_audit": _plain(gold_audit_card(all_traces if all_traces is not None else kept)),
         "lengths_plot": LENGTHS_PLOT,
     }
     readme = cards.render_card(context, settings.template)

@@ -11,7 +11,8 @@ choices in source order when the row has none), so the gold letter is not always
 shown the same way. Kept rows get `domain = "mcq"`, `problem` (the question, then one `A) choice` line each),
 `answer` (the gold letter), `choices` (the texts in the order shown) and `choice_order` (each shown choice's
 position in the source). `--shuffle_choices false` keeps the source order. Rejection reasons: `empty_problem`,
-`too_few_choices`, `too_many_choices`, `empty_choice`, `invalid_gold`.
+`too_few_choices`, `too_many_choices`, `empty_choice`, `duplicate_choices` (two choices with the same text up to
+spacing: whichever copy a model picks, one of them would be scored wrong), `invalid_gold`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 from openr1_data.prompts.choice_letters import LETTERS
@@ -52,6 +54,11 @@ def shuffled_order(problem_id: str, count: int) -> list[int]:
     return order
 
 
+def _choice_key(text: str) -> str:
+    """A choice's text up to Unicode form and spacing: what makes two shown choices the same."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
 def _empty() -> dict:
     return {PROBLEM: None, SOLUTION: None, ANSWER: None, DOMAIN: MCQ, CHOICES: None, CHOICE_ORDER: None}
 
@@ -71,6 +78,9 @@ def mcq_row(
     if gold_index is None or not 0 <= gold_index < len(choices):
         return _empty(), "invalid_gold"
     texts = [str(c).strip() for c in choices]
+    if len({_choice_key(t) for t in texts}) < len(texts):
+        # Two letters for one text: a model picking the other copy of the gold would be scored wrong.
+        return _empty(), "duplicate_choices"
     given_id = row.get(PROBLEM_ID)
     problem_id = (
         given_id
