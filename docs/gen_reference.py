@@ -46,7 +46,9 @@ def command_dataclasses(module_name: str, func_name: str) -> list[type]:
 
                 listed = [StageIO, *listed]
             return listed
-    raise RuntimeError(f"{module_name}.{func_name}: no parse_config/parse_stage([ClassA, ...], ...) call found")
+    raise RuntimeError(
+        f"{module_name}.{func_name}: no parse_config/parse_stage([ClassA, ...], ...) call found"
+    )
 
 
 def _default(f: dataclasses.Field) -> str:

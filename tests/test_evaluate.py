@@ -96,7 +96,9 @@ def test_scores_on_a_scripted_backend(tmp_path, bench_file):
     samples = [json.loads(x) for x in (tmp_path / "eval" / "samples" / "toy.jsonl").read_text().splitlines()]
     assert len(samples) == 16 and sum(r["boxed"] for r in samples) == 14
     assert {r["item_id"] for r in samples if not r["closed_think"]} == {"Q3"}
-    assert all(r["problem"] and r["gold"] is not None and r["completion"] for r in samples)  # checkable by a reader
+    assert all(
+        r["problem"] and r["gold"] is not None and r["completion"] for r in samples
+    )  # checkable by a reader
 
     # Rerunning the same evaluation reuses the written generations.
     calls = teacher.calls

@@ -36,7 +36,9 @@ def test_show_filters_escapes_control_characters_and_cuts_long_text(tmp_path, ca
     assert "\x1b" not in out and "\\x1b[31mgotcha" in out
     assert "[4,900 more characters]" in out and "2 row(s) shown; 2 of 3 rows match correct=false" in out
     assert cli_main(["show", str(folder), "--where", "correct=false", "--n", "1"]) == 0
-    assert "1 row(s) shown; 2 of 3 rows match correct=false" in capsys.readouterr().out  # matches, not rows shown
+    assert (
+        "1 row(s) shown; 2 of 3 rows match correct=false" in capsys.readouterr().out
+    )  # matches, not rows shown
     assert cli_main(["show", str(folder), "--where", "verify_error=no_answer", "--n", "1"]) == 0
     assert "3+3?" in capsys.readouterr().out
 
