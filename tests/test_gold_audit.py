@@ -76,7 +76,7 @@ def test_gold_audit_flags_problems_whose_samples_agree_on_another_answer(
     gold, answers, suspect, majority, share
 ):
     ds = traces([(gold, answers)])
-    verified = verify_traces(ds, CONFIG)
+    verified = verify_traces(ds, CONFIG).kept
     audited, report = audit_golds(verified, CONFIG)
     n = len(answers)
     assert audited["gold_suspect"] == [suspect] * n
@@ -93,7 +93,7 @@ def test_gold_audit_flags_problems_whose_samples_agree_on_another_answer(
 
 
 def test_the_thresholds_are_settings():
-    ds = verify_traces(traces([("12", ["15", "15", "15", "13", "14"])]), CONFIG)
+    ds = verify_traces(traces([("12", ["15", "15", "15", "13", "14"])]), CONFIG).kept
     loose = VerifyConfig(verify_num_proc=0, progress=False, agreement_share=0.6)
     assert audit_golds(ds, loose)[0]["gold_suspect"][0] is True
     strict = VerifyConfig(verify_num_proc=0, progress=False, agreement_share=0.6, agreement_count=4)
@@ -111,7 +111,7 @@ def test_problems_without_a_gold_get_a_majority_answer_only_when_asked():
         (None, ["7", "8", "9", "7"]),  # no strong majority: stays without an answer
         ("5", ["5", "5", "5", "6"]),  # a gold: untouched
     ]
-    verified = verify_traces(traces(problems), CONFIG)
+    verified = verify_traces(traces(problems), CONFIG).kept
     assert verified["verify_error"][:8] == ["gold_missing"] * 8
     same, report = audit_golds(verified, CONFIG)
     assert same["answer"][:8] == [None] * 8 and same["correct"][:8] == [None] * 8
@@ -144,7 +144,7 @@ def test_mcq_rows_are_not_audited():
             for x in ("A", "A", "A", "A")
         ]  # fmt: skip
     )
-    audited, report = audit_golds(verify_traces(ds, CONFIG), CONFIG)
+    audited, report = audit_golds(verify_traces(ds, CONFIG).kept, CONFIG)
     assert audited["gold_suspect"] == [None] * 4 and report["problems"] == 0
 
 
@@ -195,7 +195,7 @@ def test_the_card_says_when_no_gold_was_outvoted(tmp_path):
         lambda r: {"trace_id": f"t{r['sample_index']}", "source": "toy", "teacher": "t", "finish_reason": "stop",
                    "completion_tokens": 50, "reasoning": "r"}
     )  # fmt: skip
-    audited, _ = audit_golds(verify_traces(ds, CONFIG), CONFIG)
+    audited, _ = audit_golds(verify_traces(ds, CONFIG).kept, CONFIG)
     published = publish_local(
         tmp_path / "dataset", audited.filter(lambda r: r["correct"] is True), all_traces=audited
     )

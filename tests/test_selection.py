@@ -154,7 +154,7 @@ def verified_corpus(corpus: dict = CORPUS) -> Dataset:
                 "completion": f"<think>\n{reasoning}\n</think>\n\\boxed{{{boxed}}}", "reasoning": reasoning,
                 "final": f"\\boxed{{{boxed}}}", "predicted_answer": boxed, "completion_tokens": tokens,
             })  # fmt: skip
-    return verify_traces(Dataset.from_list(rows), VerifyConfig(verify_num_proc=0))
+    return verify_traces(Dataset.from_list(rows), VerifyConfig(verify_num_proc=0)).kept
 
 
 @pytest.fixture(scope="module")
