@@ -10,6 +10,7 @@ so only curation can keep a planted problem out.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,43 @@ def test_one_command_runs_the_chain_from_a_recipe_and_resumes(tmp_path, server):
     assert cli_main(["run", "--config", str(recipe), "--problemz", "x"]) == 2
     recipe.write_text(f"problems: {problems}\nfilters: {{}}\n")
     assert cli_main(["run", "--config", str(recipe)]) == 2
+
+
+def test_a_second_generate_run_into_a_held_folder_is_refused_and_a_killed_one_leaves_no_lock(
+    tmp_path, server, capsys
+):
+    import subprocess
+    import sys
+
+    from openr1_data.io import hold_folder_lock
+
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("\n".join(json.dumps(row) for row in BASE[:2]))
+    out = tmp_path / "gen"
+    out.mkdir()
+    with hold_folder_lock(out, "generate"):  # a first run is writing
+        assert cli_main(["generate", "--problems", str(problems), "--output_dir", str(out)]) == 2
+    assert "is being written by `openr1-data generate`" in capsys.readouterr().err
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from openr1_data.io import hold_folder_lock\n"
+         f"with hold_folder_lock({str(out)!r}, 'generate'):\n    print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder.kill()  # a run killed while it holds the folder
+    holder.wait()
+    generate(server, problems, out)
+    generate(server, problems, out)  # and a rerun resumes: nothing written twice
+    traces = read_dataset(out)
+    assert len(traces) == len(set(traces["trace_id"])) == 4
+
+
+def test_a_reader_never_sees_a_trace_twice(tmp_path, server):
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("\n".join(json.dumps(row) for row in BASE[:2]))
+    out = tmp_path / "gen"
+    generate(server, problems, out)
+    shard = next((out / "data").glob("*.parquet"))
+    shutil.copy(shard, shard.with_name("traces-9999999999999-copy.parquet"))  # what two old writers left
+    traces = read_dataset(out)
+    assert len(traces) == len(set(traces["trace_id"])) == 4

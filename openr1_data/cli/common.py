@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from openr1_data.config import parse_config
 from openr1_data.funnel import Funnel, StageResult
-from openr1_data.io import FUNNEL_FILE, LINEAGE_FILE, read_dataset, read_funnel, write_stage_folder
+from openr1_data.io import FUNNEL_FILE, LINEAGE_FILE, LOCK_FILE, read_dataset, read_funnel, write_stage_folder
 from openr1_data.lineage import make_record, read_record
 from openr1_data.schema import ContractError
 from openr1_data.secrets import redact_config
@@ -99,8 +99,8 @@ def claim_output_dir(output_dir: str, command: str, settings: dict[str, Any], ov
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise ContractError(f"--output_dir {output_dir} is a file; choose a folder path")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
+    if not out.is_dir() or not any(p.name != LOCK_FILE for p in out.iterdir()):
+        return  # new, empty, or holding only the lock of a generation run killed before it wrote anything
     record = read_record(out)
     if record and record.get("command") == command and record.get("settings") == settings:
         return  # the same command with the same settings: its result replaces its own earlier one
