@@ -18,6 +18,7 @@ import importlib
 import inspect
 import sys
 import textwrap
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,13 +76,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _type_name(kind: Any) -> str:
+    if isinstance(kind, type) and not typing.get_args(kind):
+        return kind.__name__
+    return str(kind).replace("typing.", "")
+
+
 def flag_lines(cls: type) -> list[str]:
     """One bullet per field of a config dataclass: flag, type, default, help."""
     lines = []
+    # The evaluated annotations: `f.type` is a string until an HfArgumentParser resolves it in place, so it
+    # would depend on what ran before in the same process.
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        kind = _type_name(hints.get(f.name, f.type))
         help_text = _one_line(f.metadata.get("help", "")) or "(no help)"
         aliases = "".join(f", `{a}`" for a in f.metadata.get("aliases", []))
         lines.append(f"- `--{f.name}`{aliases} (`{kind}`, default {_default(f)}): {help_text}")

@@ -109,6 +109,7 @@ def main(
                 strict=False,
             )
         ),
+        card_template=script_args.model_card_template,
     )
     logger.info("model saved to %s", training_args.output_dir)
     return trainer

@@ -70,7 +70,12 @@ def main(data_args: PRMDataArguments, training_args: PRMConfig, model_args: Mode
         out.mkdir(parents=True, exist_ok=True)
         (out / "prm_eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
     save_and_push(
-        trainer, training_args, data_args.dataset_name, tags=["prm"], base_model=model_args.model_name_or_path
+        trainer,
+        training_args,
+        data_args.dataset_name,
+        tags=["prm"],
+        base_model=model_args.model_name_or_path,
+        card_template=data_args.model_card_template,
     )
     logger.info("PRM saved to %s", training_args.output_dir)
     return trainer

@@ -108,6 +108,12 @@ class DataArguments:
     test_split_size: float | None = field(
         default=None, metadata={"help": "hold out this share of the rows as an eval split"}
     )
+    model_card_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "a model card template (.md.j2) instead of the packaged one; its context: cards/README.md"
+        },
+    )
 
 
 @dataclass

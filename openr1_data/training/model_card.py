@@ -6,7 +6,9 @@ dataset; this one says what a reader needs and keeps `base_model` and the tags i
 
 from __future__ import annotations
 
+import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from openr1_data.io import read_funnel
 from openr1_data.secrets import redact
 from openr1_data.teachers.default_model import teacher_hub_id
 
+TEMPLATE_NAME = "model_card.md.j2"
 SETTINGS = (
     "learning_rate",
     "num_train_epochs",
@@ -52,7 +55,7 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def render_model_card(
+def model_card_context(
     *,
     model_name: str,
     base_model: str,
@@ -63,12 +66,10 @@ def render_model_card(
     dataset_config: str | None = None,
     rewards: list[tuple[str, float]] | None = None,
     metrics: dict[str, float] | None = None,
-) -> str:
-    """The README.md of a trained model folder: base model (as a Hub id when it has one), the data and the config
-    trained on (with that data's funnel), the rewards and their weights, the settings, the final metrics."""
+) -> dict[str, Any]:
+    """What the model card template receives (every key is described in cards/README.md)."""
     data_text, hub_dataset = dataset_reference(dataset_name)
     base_hub_id = teacher_hub_id(base_model)
-    local_base = Path(base_model).exists()
     metadata: dict[str, Any] = {
         "library_name": "transformers",
         "pipeline_tag": "text-generation",
@@ -78,55 +79,65 @@ def render_model_card(
         metadata["base_model"] = base_hub_id
     if hub_dataset:
         metadata["datasets"] = [hub_dataset]
-    base_text = f"`{base_model}`" + (
-        f" ([{base_hub_id}](https://huggingface.co/{base_hub_id}))"
-        if base_hub_id and base_hub_id != base_model
-        else " (a local folder)"
-        if local_base
-        else ""
+    funnel = read_funnel(dataset_name) if dataset_name and Path(dataset_name).is_dir() else None
+    funnel_note = (
+        "every stage that made it"
+        if dataset_config in (None, "sft", "messages", "default")
+        else f"how the run that published it went; the `{dataset_config}` config holds the rows of that run "
+        "its card describes"
     )
-    config_text = f", config `{dataset_config}`" if dataset_config else ""
-    lines = [
-        "---",
-        yaml.safe_dump(metadata, sort_keys=False).strip(),
-        "---",
-        "",
-        f"# {model_name}",
-        "",
-        f"{base_text} trained with TRL's {trainer_kind.upper()} trainer by openr1-data on {data_text}{config_text}.",
-    ]
-    if rewards:
-        lines += ["", "## Rewards", "", "| reward | weight |", "|---|---|"]
-        lines += [f"| `{name}` | {_number(weight)} |" for name, weight in rewards]
-    lines += [
-        "",
-        "## Training settings",
-        "",
-        "| setting | value |",
-        "|---|---|",
-        *[
-            f"| {name} | {getattr(training_args, name)} |"
+    return {
+        "metadata_yaml": yaml.safe_dump(metadata, sort_keys=False).strip(),
+        "model_name": model_name,
+        "base_model": base_model,
+        "base_hub_id": base_hub_id,
+        "base_is_local": Path(base_model).exists(),
+        "trainer": trainer_kind,
+        "data_text": data_text,
+        "dataset_name": dataset_name,
+        "dataset_config": dataset_config,
+        "rewards": [[name, _number(weight)] for name, weight in rewards or []],
+        "settings": [
+            [name, str(getattr(training_args, name))]
             for name in SETTINGS
             if getattr(training_args, name, None) not in (None, -1)
         ],
-    ]
-    if metrics:
-        lines += ["", "## Final training metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {name} | {_number(value)} |" for name, value in sorted(metrics.items())]
-    funnel = read_funnel(dataset_name) if dataset_name and Path(dataset_name).is_dir() else None
-    if funnel is not None and funnel.stages:
-        what = (
-            "every stage that made it"
-            if dataset_config in (None, "sft", "messages", "default")
-            else f"how the run that published it went; the `{dataset_config}` config holds the rows of that run "
-            "its card describes"
-        )
-        lines += ["", f"## The data's funnel ({what})", "", "```", funnel.table(), "```"]
-    return redact("\n".join(lines) + "\n")
+        "metrics": [[name, _number(value)] for name, value in sorted((metrics or {}).items())],
+        "funnel_table": funnel.table() if funnel is not None and funnel.stages else None,
+        "funnel_note": funnel_note,
+    }
 
 
-def write_model_card(output_dir: str | os.PathLike, **card: Any) -> Path:
-    """Write the card as `output_dir/README.md` (replacing TRL's)."""
+def render_model_card(template: str | os.PathLike | None = None, **card: Any) -> str:
+    """The README.md of a trained model folder: base model (as a Hub id when it has one), the data and the config
+    trained on (with that data's funnel), the rewards and their weights, the settings, the final metrics; from
+    the packaged template (`training/templates/model_card.md.j2`) or `template`."""
+    return render_model_context(model_card_context(**card), template)
+
+
+def render_model_context(context: dict[str, Any], template: str | os.PathLike | None = None) -> str:
+    """Render a model card context (see `model_card_context`) with the packaged template or `template`."""
+    from jinja2 import Environment, StrictUndefined
+
+    source = (
+        Path(template).read_text()
+        if template is not None
+        else (resources.files("openr1_data.training") / "templates" / TEMPLATE_NAME).read_text()
+    )
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return redact(env.from_string(source).render(**context))
+
+
+CONTEXT_FILE = (
+    ".card_context.json"  # what the card was rendered from, to render it again with another template
+)
+
+
+def write_model_card(output_dir: str | os.PathLike, template: str | None = None, **card: Any) -> Path:
+    """Write the card as `output_dir/README.md` (replacing TRL's), from `template` when given, and its context
+    as `.card_context.json` beside it."""
+    context = model_card_context(**card)
     path = Path(output_dir) / "README.md"
-    path.write_text(render_model_card(**card))
+    path.write_text(render_model_context(context, template))
+    (Path(output_dir) / CONTEXT_FILE).write_text(redact(json.dumps(context, indent=1, sort_keys=True)) + "\n")
     return path

@@ -78,6 +78,12 @@ class PRMDataArguments:
         metadata={"help": "without an eval split: hold out this share of the problems (0: no evaluation)"},
     )
     max_samples: int | None = field(default=None, metadata={"help": "train on at most this many rows"})
+    model_card_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "a model card template (.md.j2) instead of the packaged one; its context: cards/README.md"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.test_split_size < 1.0:

@@ -52,6 +52,7 @@ def save_and_push(
     base_model: str,
     dataset_config: str | None = None,
     rewards: list[tuple[str, float]] | None = None,
+    card_template: str | None = None,
 ) -> None:
     """Save model + tokenizer + our model card to `output_dir`; upload the folder when `--push_to_hub` is set.
 
@@ -63,6 +64,7 @@ def save_and_push(
     repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
     write_model_card(
         training_args.output_dir,
+        template=card_template,
         model_name=repo_id,
         base_model=base_model,
         dataset_name=dataset_name,

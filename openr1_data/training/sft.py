@@ -56,6 +56,7 @@ def train_sft(data_args: DataArguments, training_args: SFTConfig, model_args: An
         tags=["sft"],
         base_model=model_args.model_name_or_path,
         dataset_config=trained_config(data_args, SFT_CONFIGS),
+        card_template=data_args.model_card_template,
     )
     logger.info("model saved to %s", training_args.output_dir)
     return trainer
