@@ -25,21 +25,15 @@ from openr1_data.curate.filters import FilterConfig
 from openr1_data.curate.llm_judge import JudgeConfig
 from openr1_data.curate.selection import SelectionConfig
 from openr1_data.curate.verify import VerifyConfig
-from openr1_data.dedup.decontaminate import DecontaminationConfig
+from openr1_data.dedup.decontaminate import DecontaminationConfig, check_benchmarks
 from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
+from openr1_data.generate.served import TeacherServerConfig, served_teacher
 from openr1_data.generate.stage import GenerationConfig, generate_traces
-from openr1_data.pipeline import (
-    OutputConfig,
-    TeacherServerConfig,
-    check_benchmarks,
-    curate_problems,
-    curate_traces,
-    publish_run,
-    served_teacher,
-)
+from openr1_data.pipeline import curate_problems, curate_traces
 from openr1_data.publish import validate_repo_id
 from openr1_data.publish.provenance import generation_provenance
+from openr1_data.publish.run import OutputConfig, publish_run
 from openr1_data.schema import ContractError
 from openr1_data.sources.problems import ProblemSourceConfig
 

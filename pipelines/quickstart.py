@@ -23,14 +23,10 @@ from openr1_data.dedup.decontaminate import DecontaminationConfig
 from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
 from openr1_data.generate.stage import GenerationConfig, generate_traces
-from openr1_data.pipeline import (
-    OutputConfig,
-    curate_problems,
-    curate_traces,
-    publish_run,
-)
+from openr1_data.pipeline import curate_problems, curate_traces
 from openr1_data.publish import validate_repo_id
 from openr1_data.publish.provenance import generation_provenance
+from openr1_data.publish.run import OutputConfig, publish_run
 from openr1_data.sources.problems import ProblemSourceConfig
 
 # The defaults of this pipeline live in its recipe only (read when no --config is given).

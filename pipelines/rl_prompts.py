@@ -20,26 +20,20 @@ from pathlib import Path
 
 from openr1_data.cli import run_command
 from openr1_data.config import parse_config
+from openr1_data.curate.rl_problems import select_problems_by_pass_rate
 from openr1_data.curate.selection import SelectionConfig
 from openr1_data.curate.verify import VerifyConfig, verify_traces
-from openr1_data.dedup.decontaminate import DecontaminationConfig
+from openr1_data.dedup.decontaminate import DecontaminationConfig, check_benchmarks
 from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
+from openr1_data.generate.served import TeacherServerConfig, served_teacher
 from openr1_data.generate.stage import GenerationConfig, generate_traces
-from openr1_data.pipeline import (
-    OutputConfig,
-    TeacherServerConfig,
-    check_benchmarks,
-    curate_problems,
-    publish_run,
-    require_gold_answers,
-    select_problems_by_pass_rate,
-    served_teacher,
-)
+from openr1_data.pipeline import curate_problems
 from openr1_data.publish import validate_repo_id
 from openr1_data.publish.provenance import generation_provenance
+from openr1_data.publish.run import OutputConfig, publish_run
 from openr1_data.schema import ContractError
-from openr1_data.sources.problems import ProblemSourceConfig
+from openr1_data.sources.problems import ProblemSourceConfig, require_gold_answers
 
 # The defaults of this pipeline live in its recipe only (read when no --config is given).
 RECIPE = Path(__file__).resolve().parent / "recipes" / "rl_prompts.yaml"

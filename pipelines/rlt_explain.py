@@ -27,20 +27,15 @@ from openr1_data.config import parse_config
 from openr1_data.curate.filters import FilterConfig, filter_traces
 from openr1_data.curate.rlt_scoring import RLTRewardConfig
 from openr1_data.curate.rlt_select import RLTSelectConfig, build_scorer, select_best_explanations
-from openr1_data.dedup.decontaminate import DecontaminationConfig
+from openr1_data.dedup.decontaminate import DecontaminationConfig, check_benchmarks
 from openr1_data.dedup.duplicates import DedupConfig
 from openr1_data.funnel import PipelineRecord
+from openr1_data.generate.served import TeacherServerConfig, served_teacher
 from openr1_data.generate.stage import GenerationConfig, generate_traces
-from openr1_data.pipeline import (
-    OutputConfig,
-    TeacherServerConfig,
-    check_benchmarks,
-    curate_loaded_problems,
-    publish_run,
-    served_teacher,
-)
+from openr1_data.pipeline import curate_loaded_problems
 from openr1_data.publish import validate_repo_id
 from openr1_data.publish.provenance import generation_provenance
+from openr1_data.publish.run import OutputConfig, publish_run
 from openr1_data.schema import ContractError
 from openr1_data.sources.layouts import PairSourceConfig, load_pairs
 

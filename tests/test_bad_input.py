@@ -47,7 +47,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_a_finished_pipeline_dataset_is_not_replaced_without_overwrite_and_the_error_comes_first(tmp_path):
-    from openr1_data.pipeline import OutputConfig
+    from openr1_data.publish.run import OutputConfig
 
     folder = tmp_path / "dataset"
     folder.mkdir()

@@ -13,12 +13,13 @@ import pytest
 from datasets import Dataset, Value, load_dataset
 
 from openr1_data.config import parse_config
+from openr1_data.curate.rl_problems import select_problems_by_pass_rate
 from openr1_data.curate.rlt_select import RLT_KL_TERM, RLT_REWARD, RLT_SOLUTION_TERM
 from openr1_data.curate.selection import SelectionConfig
 from openr1_data.funnel import Funnel, split_by_reason
-from openr1_data.pipeline import require_gold_answers, select_problems_by_pass_rate
 from openr1_data.publish import publish_local
 from openr1_data.schema import ContractError, make_problem_id
+from openr1_data.sources.problems import require_gold_answers
 from tests.scripts import load_pipeline
 from tests.tiny_models import build_tiny_model
 

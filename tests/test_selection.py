@@ -203,7 +203,7 @@ def test_limo_window_on_counts_keeps_the_correct_traces_of_problems_solved_1_to_
 
 
 def test_rl_problem_set_with_a_count_window_keeps_one_row_per_problem(corpus):
-    from openr1_data.pipeline import select_problems_by_pass_rate
+    from openr1_data.curate.rl_problems import select_problems_by_pass_rate
 
     result = select_problems_by_pass_rate(
         corpus, SelectionConfig(keep="all", pass_count_low=1, pass_count_high=3)

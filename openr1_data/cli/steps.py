@@ -32,6 +32,9 @@ _SET_BY_LABELER = {"output_dir", "prompt_styles", "num_generations"}
 def _teacher_args() -> type:
     """`GenerationConfig`'s teacher and sampling fields as their own flags (owned there, not copied here)."""
     specs = []
+    # The declared annotations, not `f.type`: an HfArgumentParser that parsed GenerationConfig before this
+    # import has replaced `f.type` in place (`int | None` becomes `int`).
+    declared = GenerationConfig.__annotations__
     for f in dataclasses.fields(GenerationConfig):
         if f.name in _SET_BY_LABELER:
             continue
@@ -40,7 +43,7 @@ def _teacher_args() -> type:
             if f.default_factory is not MISSING
             else dataclasses.field(default=f.default, metadata=f.metadata)
         )
-        specs.append((f.name, f.type, default))
+        specs.append((f.name, declared.get(f.name, f.type), default))
     cls = dataclasses.make_dataclass("TeacherArgs", specs)
     cls.__module__ = GenerationConfig.__module__  # its annotations resolve where GenerationConfig's do
     cls.__doc__ = "The rollout teacher or summariser and its sampling (the flags of `openr1-data generate`)."

@@ -36,7 +36,7 @@ from openr1_data.dedup.duplicates import quiet_progress
 from openr1_data.dedup.normalize import NORMALIZER_VERSION, WordHasher, hash_words_joined, ngram_hashes, words
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.schema import PROBLEM, ContractError, require_columns
-from openr1_data.sources.benchmarks import full_size, load_benchmark
+from openr1_data.sources.benchmarks import BenchmarkUnavailable, UnknownBenchmark, full_size, load_benchmark
 
 logger = logging.getLogger(__name__)
 
@@ -525,3 +525,21 @@ def format_report(report: DecontaminationReport) -> str:
             f"{b['name']:<18}{b['items']:>8}{b['rows_flagged']:>14}{b['items_matched']:>15}  {b.get('source', '')}"
         )
     return "\n".join(lines)
+
+
+def check_benchmarks(decontam_cfg: DecontaminationConfig) -> None:
+    """Load every decontamination benchmark now, before any compute, and name all that cannot be loaded here."""
+    failures = []
+    for name in decontam_cfg.benchmarks:
+        try:
+            load_benchmark(name)
+        except (BenchmarkUnavailable, UnknownBenchmark, FileNotFoundError) as err:
+            failures.append(f"  {name}: {err}")
+    if failures:
+        usable = [n for n in decontam_cfg.benchmarks if not any(f.startswith(f"  {n}:") for f in failures)]
+        raise ContractError(
+            "decontamination: these benchmarks cannot be loaded here:\n"
+            + "\n".join(failures)
+            + "\nFix their "
+            f"source, or leave them out: --benchmarks {' '.join(usable) or 'aime_2024 aime_2025 math_500'}"
+        )

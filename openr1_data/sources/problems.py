@@ -190,3 +190,10 @@ def load_problems(cfg: ProblemSourceConfig) -> StageResult:
         limit=cfg.limit,
         issues=issues,
     )
+
+
+def require_gold_answers(problems: Dataset, stage: str = "require_answer") -> StageResult:
+    """Reject problems without a gold answer (nothing to verify samples against) before any are generated."""
+    answers = problems[ANSWER] if ANSWER in problems.column_names else [None] * len(problems)
+    reasons = [None if isinstance(a, str) and a.strip() else "no_gold_answer" for a in answers]
+    return split_by_reason(problems, reasons, stage)
