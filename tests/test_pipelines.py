@@ -257,7 +257,10 @@ def test_rlt_explain_end_to_end_keeps_the_best_explanation_per_pair(
         assert row["solution"].endswith(f"\\boxed{{{row['answer']}}}$.")
     side = load_dataset(str(folder), "rejected", split="train")
     losers = side.filter(lambda r: r["rejected_reason"] == "rlt_not_best")
-    assert len(losers) == select["rejected"].get("rlt_not_best", 0) >= 1
+    # every explanation that passed the filters and was not its pair's best is a loser: how many depends on what
+    # a random model wrote (and on the machine's float rounding), so count them rather than assume some
+    others = sum(v for k, v in select["rejected"].items() if k != "rlt_not_best")
+    assert len(losers) == select["rejected"].get("rlt_not_best", 0) == select["rows_in"] - len(sft) - others
     best = dict(zip(sft["problem_id"], sft[RLT_REWARD], strict=True))
     for row in losers:
         assert row[RLT_REWARD] <= best[row["problem_id"]]
