@@ -149,7 +149,7 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     # Every pair of evaluated arms is compared once, with a verdict and its detectable difference
     pairs = [(c["arm"], c["vs"]) for c in report["comparisons"]]
     assert len(pairs) == len(rows) * (len(rows) - 1) // 2 and len({frozenset(p) for p in pairs}) == len(pairs)
-    assert all(0 < c["mdd"] for c in report["comparisons"])
+    assert all(0 <= c["mdd"] < 1 for c in report["comparisons"])  # the tiny model is never right: 0 here
     markdown = (out / "report.md").read_text()
     assert markdown.count("| `reference` - `base` |") == 1 and "## Before training" in markdown
     assert "| arm |" in markdown and "within noise" in markdown and "## Versions" in markdown

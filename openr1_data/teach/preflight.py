@@ -91,7 +91,7 @@ def preflight_lines(
     for a in arms:
         tokens = f", longest answer {longest[a.arm]} tokens" if a.arm in longest else ""
         lines.append(
-            f"  {a.arm}: {a.conversations} conversations over {a.problems} problems ({a.built_from}{tokens})"
+            f"  {a.arm}: {a.conversations} conversations over {a.problems} problems{tokens}: {a.built_from}"
         )
     warnings = budget_warnings(longest, cfg.eval_max_new_tokens)
     trained_seeds = max((len(seeds_of(cfg, a.arm)) for a in arms if a.arm != "base"), default=cfg.seeds)
