@@ -39,7 +39,8 @@ def test_arithmetic_problems_cover_the_range_with_verified_gold_answers():
         ProblemSourceConfig(problems="arithmetic", arithmetic_low=0, arithmetic_high=2)
     ).kept
     assert len(small) == 9 and "What is 0 + 2?" in small["problem"]
-    assert all(gold_answer(None, r["solution"]) == r["answer"] for r in rows)  # the solution boxes the gold answer
+    # the reference solution boxes the gold answer
+    assert all(gold_answer(None, r["solution"]) == r["answer"] for r in rows)
     with pytest.raises(ValueError, match="arithmetic_low"):
         load_problems(ProblemSourceConfig(problems="arithmetic", arithmetic_low=5, arithmetic_high=2))
 
