@@ -73,7 +73,7 @@ def describe_input(source: str | os.PathLike, **details: Any) -> dict[str, Any]:
     """What `lineage.json` records about a command's input (path made absolute for local inputs)."""
     text = str(source)
     path = Path(text)
-    if text == "bundled":
+    if text in ("bundled", "arithmetic"):  # the generated sets of sources/bundled.py
         kind = "bundled"
     elif path.is_file():
         kind = "file"

@@ -1,13 +1,19 @@
 """Does the data teach? One problem source → a train / held-out split (decontaminated across) → the teacher
 writes traces once → one training set per arm (`base`, `reference`, `uncurated`, `curated`, `rlt_best`,
 `step_checked`) → the same student trained on each for the same steps and tokens, over several seeds → every
-student evaluated on the held-out problems (greedy pass@1, maj@k when k > 1, format compliance) → a report with
-95% intervals over seeds and problems, saying plainly which differences are within noise.
+student evaluated on the held-out problems (greedy pass@1, maj@k and pass@k when k > 1, format compliance) → a
+report with 95% intervals over seeds and problems that compares every pair of arms once and says plainly which
+differences are detected and which are within noise, beside the smallest difference the design could detect.
+
+Before any training it prints the teacher's pass rate, each arm's size and longest answer (warning when that does
+not fit the evaluation's token budget) and the power statement; `--dry_run` stops there.
 
     # CPU (2 cores, about 40 minutes): SmolLM2-135M teaches itself on the bundled problems
     python pipelines/teach.py --config pipelines/recipes/teach_cpu.yaml
     # GPU: a 1.5B teacher on vLLM, a 0.5B student, the offline MATH-500 subset held out
     python pipelines/teach.py --config pipelines/recipes/teach_gpu.yaml
+    # CPU, with the power to separate arms: a + b problems, 128 held out (see the recipe for its measured numbers)
+    python pipelines/teach.py --config pipelines/recipes/teach_cpu_arith.yaml --dry_run
 
 Rerun the same command after an interruption: generation resumes where it stopped, finished arm x seed runs are
 skipped, and a run killed while training starts that run over. Nothing is tuned on the held-out problems.
@@ -34,6 +40,7 @@ from openr1_data.pipeline import curate_loaded_problems
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
 from openr1_data.teach.arms import CurationSettings, arm_summary, build_arms
 from openr1_data.teach.config import TeachConfig
+from openr1_data.teach.preflight import preflight_lines, teacher_pass_rate
 from openr1_data.teach.report import write_report
 from openr1_data.teach.runner import run_all
 from openr1_data.teach.settings import check_settings
@@ -79,11 +86,16 @@ def main(argv: list[str]) -> int:
         verify_cfg, filter_cfg, select_cfg, reward_cfg, rlt_cfg, gen_cfg.teacher_model
     )
     arms = build_arms(
-        teach_cfg.arms, split.train, traces, teach_cfg.eval_prompt_style, folder / "arms", curation
+        teach_cfg.arms, split.train, traces, teach_cfg.question_style, folder / "arms", curation
     )
+    teacher = teacher_pass_rate(traces, verify_cfg)
+    preflight = preflight_lines(teach_cfg, arms, teacher, gen_cfg.num_generations, split.heldout_size)
     seconds["build arms"] = time.perf_counter() - mark
-    print("\nArms\n" + "\n".join(f"  {a.arm}: {a.conversations} conversations over {a.problems} problems ({a.built_from})"
-                                 for a in arms), flush=True)  # fmt: skip
+    print("\n" + "\n".join(preflight), flush=True)
+    if teach_cfg.dry_run:
+        print(f"\nDry run: nothing trained ({time.perf_counter() - started:.0f} s). Rerun without --dry_run to "
+              "train: generation is reused.")  # fmt: skip
+        return 0
 
     mark = time.perf_counter()
     print("\nTraining and evaluation", flush=True)
@@ -110,8 +122,16 @@ def main(argv: list[str]) -> int:
             "learning_rate": teach_cfg.learning_rate,
             "equalised": "same steps x packed rows x tokens per row for every arm; a small arm repeats",
         },  # fmt: skip
+        "teacher_pass_rate": {
+            "traces": teacher.traces,
+            "correct": teacher.correct,
+            "problems": teacher.problems,
+            "problems_solved": teacher.problems_solved,
+        },  # fmt: skip
+        "before_training": preflight,
         "evaluation": {
             "prompt_style": teach_cfg.eval_prompt_style,
+            "train_question_style": teach_cfg.question_style,
             "max_new_tokens": teach_cfg.eval_max_new_tokens,
             "k": teach_cfg.eval_samples,
             "temperature_of_k": teach_cfg.eval_temperature,
@@ -121,6 +141,8 @@ def main(argv: list[str]) -> int:
             "num_generations": gen_cfg.num_generations,
             "temperature": gen_cfg.temperature,
             "max_new_tokens": gen_cfg.max_new_tokens,
+            "thinking_budget": gen_cfg.thinking_budget,
+            "forced_answer_tokens": gen_cfg.forced_answer_tokens,
             "traces": generated.report.planned,
         },  # fmt: skip
         "funnel": run.funnel.to_dict()["stages"],

@@ -11,6 +11,7 @@ from datasets import Dataset
 from openr1_data.schema import ContractError, make_problem_id
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems, normalize_problems
+from openr1_data.text import gold_answer
 
 
 def test_bundled_problems_are_deterministic_and_complete():
@@ -19,6 +20,29 @@ def test_bundled_problems_are_deterministic_and_complete():
     assert len({r["problem"] for r in first}) == 30
     for row in first:
         assert row["solution"].endswith(f"$\\boxed{{{row['answer']}}}$.")
+
+
+def test_arithmetic_problems_cover_the_range_with_verified_gold_answers():
+    """`--problems arithmetic`: every a + b in the range once (both orders), its gold answer the sum, and the
+    reference solution boxing it."""
+    rows = load_problems(
+        ProblemSourceConfig(problems="arithmetic", arithmetic_low=1, arithmetic_high=14)
+    ).kept
+    assert len(rows) == 196 and len(set(rows["problem"])) == 196  # the pilot's set
+    pairs = {
+        tuple(int(x) for x in p.removeprefix("What is ").removesuffix("?").split(" + "))
+        for p in rows["problem"]
+    }
+    assert pairs == {(a, b) for a in range(1, 15) for b in range(1, 15)}
+    assert all(int(r["answer"]) == sum(map(int, r["problem"][8:-1].split(" + "))) for r in rows)
+    small = load_problems(
+        ProblemSourceConfig(problems="arithmetic", arithmetic_low=0, arithmetic_high=2)
+    ).kept
+    assert len(small) == 9 and "What is 0 + 2?" in small["problem"]
+    # the reference solution boxes the gold answer
+    assert all(gold_answer(None, r["solution"]) == r["answer"] for r in rows)
+    with pytest.raises(ValueError, match="arithmetic_low"):
+        load_problems(ProblemSourceConfig(problems="arithmetic", arithmetic_low=5, arithmetic_high=2))
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])

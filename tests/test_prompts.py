@@ -109,3 +109,15 @@ def test_unknown_style_lists_builtins():
 def test_escaped_braces_inside_a_box_do_not_hide_later_boxes():
     assert boxed_contents(r"\boxed{\{1, 2\}} and \boxed{\frac{1}{2}}") == [r"\{1, 2\}", r"\frac{1}{2}"]
     assert last_boxed(r"\boxed{x \in \left\{1 \right.} then \boxed{7}") == "7"
+
+
+def test_a_prefill_keeps_its_trailing_newline():
+    """The model continues the prefill, so `<think>\\n` must reach it whole (Jinja drops a trailing newline by
+    default; the teacher and the teach experiment's uncurated arm once saw `<think>` alone)."""
+    from openr1_data.prompts.styles import R1_INSTRUCTION
+
+    assert get_style("r1_think").build({"problem": "What is 1 + 2?"})[-1] == {
+        "role": "assistant",
+        "content": "<think>\n",
+    }
+    assert get_style("r1").build({"problem": "What is 1 + 2?"})[0]["content"].endswith(R1_INSTRUCTION)

@@ -67,6 +67,18 @@ def test_recipes_parse_and_field_names_are_unique():
         }
 
 
+def test_the_powered_cpu_recipe_holds_out_enough_problems_for_every_control_arm():
+    module = load_pipeline("teach")
+    path = ROOT / "pipelines" / "recipes" / "teach_cpu_arith.yaml"
+    problems, *_, teach = parse_config(module.CONFIGS, ["--config", str(path)])
+    assert problems.problems == "arithmetic" and (problems.arithmetic_low, problems.arithmetic_high) == (
+        1,
+        14,
+    )
+    assert teach.eval_size >= 128 and 14 * 14 - teach.eval_size >= 50  # a + b in 1..14: 196 problems
+    assert {"base", "uncurated", "format_only", "curated", "reference", "incorrect"} <= set(teach.arms)
+
+
 def test_unknown_arm_is_a_user_error(tmp_path, capsys):
     argv = ["--teach_dir", str(tmp_path), "--arms", "base", "best_guess"]
     code = run_command("pipelines/teach.py", load_pipeline("teach").main, argv)
@@ -134,7 +146,12 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     assert not list(
         (out / "runs").glob("*/seed-*/model")
     )  # students are dropped once measured (--keep_models)
+    # Every pair of evaluated arms is compared once, with a verdict and its detectable difference
+    pairs = [(c["arm"], c["vs"]) for c in report["comparisons"]]
+    assert len(pairs) == len(rows) * (len(rows) - 1) // 2 and len({frozenset(p) for p in pairs}) == len(pairs)
+    assert all(0 <= c["mdd"] < 1 for c in report["comparisons"])  # the tiny model is never right: 0 here
     markdown = (out / "report.md").read_text()
+    assert markdown.count("| `reference` - `base` |") == 1 and "## Before training" in markdown
     assert "| arm |" in markdown and "within noise" in markdown and "## Versions" in markdown
     # The strategy arms are built and described (the tiny model's traces fail the format filters, so like
     # `curated` they have no conversations here).
@@ -147,6 +164,44 @@ def test_teach_end_to_end_resumes_after_a_kill(tmp_path, tiny_model_dir):
     )
     assert changed.returncode == 2 and "train_steps: 3 -> 4" in changed.stderr
     assert "Traceback" not in changed.stderr
+
+
+def test_dry_run_states_teacher_arms_and_power_before_any_training(tmp_path, tiny_model_dir, capsys):
+    """--dry_run generates and curates, prints the teacher's pass rate, every arm's size and the power statement,
+    warns about answers longer than the evaluation's budget, and trains nothing; the arithmetic source and a training
+    question style of its own are used."""
+    from openr1_data.prompts.styles import R1_SYSTEM
+    from openr1_data.teach.power import planned_mdd
+
+    config = recipe(tmp_path, tiny_model_dir)
+    argv = ["--config", str(config), "--dry_run", "--problems", "arithmetic", "--arithmetic_high", "6",
+            "--eval_size", "16", "--arms", "base", "reference", "uncurated", "curated", "format_only",
+            "--train_prompt_style", "r1_system", "--eval_max_new_tokens", "4"]  # fmt: skip
+    assert run_command("pipelines/teach.py", load_pipeline("teach").main, argv) == 0
+    out = capsys.readouterr().out
+    out_dir = tmp_path / "teach"
+    assert not (out_dir / "runs").exists() and not (out_dir / "report.md").exists()  # nothing trained
+    assert "Teacher: " in out and "R1 traces correct" in out and "pass@2" in out
+    for arm in ("base", "reference", "uncurated", "curated", "format_only"):
+        assert f"  {arm}: " in out
+    assert (
+        "correct R1 traces kept by verify, filter and select (--keep all)" not in out
+    )  # the recipe keeps all
+    assert "right and wrong R1 traces kept by verify, filter and select (--keep all)" in out
+    uncurated = read_dataset(out_dir / "arms" / "uncurated")
+    assert len(uncurated) == 6 * 2 and all(
+        m[-1]["content"].startswith("<think>\n") for m in uncurated["messages"]
+    )
+    assert (
+        "WARNING: arm `uncurated` trains on answers of up to" in out
+    )  # 16-token traces, a 4-token evaluation
+    assert "WARNING: arm `reference`" in out
+    reference = read_dataset(out_dir / "arms" / "reference")
+    assert all(m[0] == {"role": "system", "content": R1_SYSTEM} for m in reference["messages"])
+    assert all(m[1]["content"].startswith("What is ") for m in reference["messages"])
+    planned = planned_mdd(16, 2, 2, 0.15)
+    assert f"two trained arms: the smallest detectable difference is {100 * planned:.1f} points" in out
+    assert "Dry run: nothing trained" in out
 
 
 def test_bootstrap_separates_real_differences_from_noise():

@@ -211,6 +211,9 @@ PARSERS: dict[str, Callable[[str, Mapping[str, Any]], ParsedCompletion]] = {
 }
 
 _jinja = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+# A prefill is continued by the model, so its last character is part of the format: `<think>\n` must reach the
+# teacher (and the uncurated arm) with its newline, which Jinja's default rendering drops.
+_jinja_prefill = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,10 @@ class PromptStyle:
         messages.append({"role": "user", "content": _jinja.from_string(self.user_template).render(**row)})
         if self.assistant_prefill:
             messages.append(
-                {"role": "assistant", "content": _jinja.from_string(self.assistant_prefill).render(**row)}
+                {
+                    "role": "assistant",
+                    "content": _jinja_prefill.from_string(self.assistant_prefill).render(**row),
+                }
             )
         return messages
 

@@ -1,7 +1,10 @@
-"""A small bundled problem set for the quickstart: grade-school arithmetic and word problems.
+"""Generated problem sets that need no download and have no licence doubts, each with gold answers and a short
+reference solution ending in `\\boxed{answer}`:
 
-Made by a deterministic generator (same seed, same problems), so it needs no download and has no licence doubts.
-Every problem has a gold answer and a short reference solution ending in `\\boxed{answer}`.
+- `bundled`: grade-school arithmetic and word problems for the quickstart (a seeded generator: same seed, same
+  problems);
+- `arithmetic`: every `What is a + b?` with a and b in a range, a set whose difficulty the range sets (with a and b
+  in 1..14, SmolLM2-135M writes correct answers often enough to learn from; see docs/experiments/teach.md).
 """
 
 from __future__ import annotations
@@ -96,3 +99,20 @@ def bundled_problems(n: int = 64, seed: int = 1234) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def arithmetic_problems(low: int = 1, high: int = 14) -> list[dict[str, str]]:
+    """Every `What is a + b?` with `low <= a, b <= high` (both orders: (high - low + 1)^2 problems), in a fixed
+    order. The range is the difficulty knob: single digits are easier for a small model than two-digit sums."""
+    if not 0 <= low <= high:
+        raise ValueError(f"--arithmetic_low/--arithmetic_high: need 0 <= low <= high, got {low}..{high}")
+    return [
+        {
+            "problem": f"What is {a} + {b}?",
+            "solution": f"{a} + {b} = {a + b}. The answer is $\\boxed{{{a + b}}}$.",
+            "answer": str(a + b),
+            "source": f"openr1_data.arithmetic/add_{low}_{high}",
+        }
+        for a in range(low, high + 1)
+        for b in range(low, high + 1)
+    ]

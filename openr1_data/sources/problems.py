@@ -38,7 +38,7 @@ class ProblemSourceConfig:
     problems: str = field(
         default="bundled",
         metadata={
-            "help": "'bundled', a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id",
+            "help": "'bundled', 'arithmetic' (every a + b in --arithmetic_low..--arithmetic_high), a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id",
             "aliases": ["--input"],  # the input flag every stage command takes
         },
     )
@@ -54,6 +54,13 @@ class ProblemSourceConfig:
     )
     limit: int | None = field(default=None, metadata={"help": "use only the first N problems"})
     bundled_size: int = field(default=64, metadata={"help": "size of the bundled problem set"})
+    arithmetic_low: int = field(
+        default=1, metadata={"help": "--problems arithmetic: the smallest operand of `What is a + b?`"}
+    )
+    arithmetic_high: int = field(
+        default=14,
+        metadata={"help": "--problems arithmetic: the largest operand (the difficulty: 9 = single digits)"},
+    )
     problem_layout: str = field(
         default="auto",
         metadata={
@@ -76,13 +83,22 @@ class ProblemSourceConfig:
 
 
 def read_source(
-    source: str, *, config: str | None = None, split: str = "train", bundled_size: int = 64
+    source: str,
+    *,
+    config: str | None = None,
+    split: str = "train",
+    bundled_size: int = 64,
+    arithmetic_range: tuple[int, int] = (1, 14),
 ) -> Dataset:
-    """Read raw problems from the bundled set, a local file or folder, or a Hub dataset id."""
+    """Read raw problems from a generated set (`bundled`, `arithmetic`), a local file or folder, or a Hub id."""
     if source == "bundled":
         from openr1_data.sources.bundled import bundled_problems
 
         return Dataset.from_list(bundled_problems(bundled_size))
+    if source == "arithmetic":
+        from openr1_data.sources.bundled import arithmetic_problems
+
+        return Dataset.from_list(arithmetic_problems(*arithmetic_range))
     return read_dataset(source, config=config, split=split)
 
 
@@ -165,9 +181,8 @@ def normalize_problems(
 
 def load_problems(cfg: ProblemSourceConfig) -> StageResult:
     """Read and normalize the problems a config points at (the first stage of every pipeline)."""
-    raw = read_source(
-        cfg.problems, config=cfg.problems_config, split=cfg.problems_split, bundled_size=cfg.bundled_size
-    )
+    raw = read_source(cfg.problems, config=cfg.problems_config, split=cfg.problems_split,
+                      bundled_size=cfg.bundled_size, arithmetic_range=(cfg.arithmetic_low, cfg.arithmetic_high))  # fmt: skip
     if cfg.problem_layout != "math" and cfg.limit is not None:
         raw = raw.select(range(min(cfg.limit, len(raw))))  # before a code/MCQ layout reads every row
     # Code and multiple-choice layouts map their columns first (their rows come out with `problem`, `solution`,

@@ -2,7 +2,8 @@
 
 - `reference`: the problems' reference solutions (the textbook baseline);
 - `uncurated`: every R1 trace as the teacher wrote it, unfiltered;
-- `curated`: the R1 traces that pass the toolkit's default curation (math-verify, format filters, selection);
+- `curated`: the R1 traces that pass the toolkit's curation (math-verify, format filters, selection: by default
+  the correct ones, or what `--keep` says);
 - `rlt_best`: per problem, the RLT explanation the student scores best (best-of-K by the RLT reward);
 - `step_checked`: `curated` minus the traces with a step whose arithmetic is wrong (the rule step labeler);
 - one arm per selection strategy (`SELECTION_ARMS`): the same verified, format-filtered R1 traces as `curated`,
@@ -12,7 +13,7 @@
   half of the correct traces), `diverse_half` (one correct trace from half the problems, drawn evenly across
   MinHash clusters of the problem text).
 
-Every conversation asks the way the evaluation asks (the evaluation prompt style's user turn), so an arm never
+Every conversation asks in one prompt style (`--train_prompt_style`, by default the evaluation's), so an arm never
 differs from another in the question, only in the answer the student learns to write.
 """
 
@@ -145,6 +146,13 @@ def arm_selection(arm: str, base: Any, problems: int) -> Any:
     return replace(base, **{**cleared, "difficulty_ratings": None, **settings(problems)})
 
 
+def curated_description(selection: Any) -> str:
+    """What the `curated` arm holds under the curation's own --keep (correct traces by default)."""
+    kept = {"correct": "the correct", "incorrect": "the wrong", "all": "right and wrong"}.get(selection.keep)
+    which = kept or f"--keep {selection.keep}"
+    return f"{which} R1 traces kept by verify, filter and select (--keep {selection.keep})"
+
+
 @dataclass
 class CurationSettings:
     """The curation configs the `curated`, `rlt_best` and `step_checked` arms are built with."""
@@ -197,7 +205,7 @@ def build_arms(arms: list[str], train: Dataset, traces: Dataset, style: str, fol
         elif arm in ("curated", "step_checked"):
             if arm == "curated":
                 built.append(build_from_traces("curated", curated, style, folder, trace_answer,
-                                               "R1 traces kept by verify, filter and select", curated_run))  # fmt: skip
+                                               curated_description(curation.selection), curated_run))  # fmt: skip
             else:
                 checked = without_wrong_steps(curated)
                 built.append(build_from_traces("step_checked", checked, style, folder, trace_answer,

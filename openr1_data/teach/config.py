@@ -48,8 +48,13 @@ class TeachConfig:
     )
     learning_rate: float = field(default=1.0e-4, metadata={"help": "learning rate of every arm"})
     train_dtype: str = field(default="float32", metadata={"help": "student dtype while training"})
-    eval_prompt_style: str = field(
-        default="r1", metadata={"help": "prompt style of training conversations and of the evaluation"}
+    eval_prompt_style: str = field(default="r1", metadata={"help": "prompt style of the evaluation"})
+    train_prompt_style: str | None = field(
+        default=None,
+        metadata={
+            "help": "prompt style whose question (system prompt and user turn) every training conversation "
+            "asks (default: --eval_prompt_style, so training asks the way the evaluation does)"
+        },
     )
     eval_max_new_tokens: int = field(default=128, metadata={"help": "max tokens per evaluation answer"})
     eval_samples: int = field(
@@ -66,6 +71,20 @@ class TeachConfig:
         metadata={"help": "keep every trained student (a 135M student is ~0.5 GB per arm and seed)"},
     )
     bootstrap_resamples: int = field(default=2000, metadata={"help": "bootstrap resamples of the intervals"})
+    power_seed_sd: float = field(
+        default=0.15,
+        metadata={
+            "help": "planning SD of an arm's pass@1 across training seeds, for the power statement made before "
+            "training (the CPU pilot on a + b measured 14-26 points); the report also states the measured one"
+        },
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "help": "generate and curate, print the teacher's pass rate, each arm's size and the power statement, "
+            "then stop before any training"
+        },
+    )
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.arms if a not in ARMS]
@@ -81,3 +100,10 @@ class TeachConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.power_seed_sd <= 1:
+            raise ValueError(f"--power_seed_sd is a share of problems (0..1), got {self.power_seed_sd}")
+
+    @property
+    def question_style(self) -> str:
+        """The prompt style of the training conversations' questions."""
+        return self.train_prompt_style or self.eval_prompt_style

@@ -1,5 +1,6 @@
-"""The experiment's report: per arm, pass@1 and format compliance with 95% intervals over seeds and problems, the
-difference to the untrained student and to the uncurated arm (paired over problems), a plot, and how to reproduce.
+"""The experiment's report: per arm, pass@1 and format compliance with 95% intervals over seeds and problems;
+every pair of arms compared once (paired over problems), each comparison *detected* or *within noise* beside the
+smallest difference the design could detect (power.py); a plot, and how to reproduce.
 
 Intervals are a two-level percentile bootstrap: each resample draws the held-out problems with replacement (the
 same draw for every arm, so differences are paired) and, per arm, its seeds with replacement. A difference whose
@@ -20,13 +21,13 @@ import numpy as np
 from openr1_data.schema import CORRECT
 from openr1_data.secrets import redact_config
 from openr1_data.teach.config import TeachConfig
+from openr1_data.teach.power import mdd, measured_se
 from openr1_data.teach.runner import TRAINED, run_paths, seeds_of
 from openr1_data.teach.split import HELDOUT
 from openr1_data.training.evaluation import percentile_interval
 
 METRICS = ("correct", "finished", "closed_think", "boxed")
 LABELS = {"correct": "pass@1", "finished": "stopped on EOS", "closed_think": "closed think", "boxed": "boxed"}
-BASELINES = ("base", "uncurated")  # every arm is compared with these two
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ArmResult:
     lengths: list[float]
     trained: list[dict] = field(default_factory=list)
     maj_at_k: list[float] = field(default_factory=list)  # per seed, when k > 1
+    pass_at_k: list[float] = field(default_factory=list)  # per seed, when k > 1
 
 
 def _samples(folder: Path) -> list[dict]:
@@ -49,7 +51,7 @@ def load_arm(cfg: TeachConfig, arm: str) -> ArmResult | None:
     """The arm's evaluated seeds (None when none was evaluated)."""
     per_seed: list[dict[str, dict[str, float]]] = []
     lengths: list[float] = []
-    trained, maj = [], []
+    trained, maj, any_of_k = [], [], []
     for seed in seeds_of(cfg, arm):
         paths = run_paths(cfg, arm, seed)
         if not (paths.eval / "report.json").exists():
@@ -68,11 +70,12 @@ def load_arm(cfg: TeachConfig, arm: str) -> ArmResult | None:
         if (paths.sampled_eval / "report.json").exists():
             report = json.loads((paths.sampled_eval / "report.json").read_text())
             maj.append(report["scores"][HELDOUT]["maj_at_k"])
+            any_of_k.append(report["scores"][HELDOUT]["pass_at_k"])
     if not per_seed:
         return None
     items = sorted(per_seed[0]["correct"])
     values = {m: np.array([[seed[m][i] for i in items] for seed in per_seed]) for m in METRICS}
-    return ArmResult(arm, values, lengths, trained, maj)
+    return ArmResult(arm, values, lengths, trained, maj, any_of_k)
 
 
 def bootstrap(results: list[ArmResult], resamples: int, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
@@ -97,11 +100,36 @@ def interval(draws: np.ndarray) -> tuple[float, float]:
     return percentile_interval(draws)
 
 
+def compare(results: list[ArmResult], draws: dict[str, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """Every pair of arms once, in report order (the later arm minus the earlier one): the paired difference of
+    pass@1, its 95% interval, the verdict, and the measured minimum detectable difference (power.py)."""
+    out = []
+    for i, first in enumerate(results):
+        for second in results[i + 1 :]:
+            low, high = interval(draws[second.arm]["correct"] - draws[first.arm]["correct"])
+            a, b = second.values["correct"], first.values["correct"]
+            out.append({
+                "arm": second.arm,
+                "vs": first.arm,
+                "difference": float(a.mean() - b.mean()),
+                "interval": (low, high),
+                "within_noise": low <= 0.0 <= high,
+                "mdd": mdd(measured_se(a, b)),
+            })  # fmt: skip
+    return out
+
+
+def seed_spread(result: ArmResult) -> float | None:
+    """The SD of the arm's pass@1 across its seeds (None with one seed)."""
+    per_seed = result.values["correct"].mean(axis=1)
+    return float(per_seed.std(ddof=1)) if len(per_seed) > 1 else None
+
+
 def summarize(cfg: TeachConfig, arms_info: dict[str, dict]) -> dict[str, Any]:
     """Everything the report shows, as data (written to report.json)."""
     results = [r for arm in cfg.arms if (r := load_arm(cfg, arm)) is not None]
     if not results:
-        return {"arms": [], "note": "no arm has been evaluated yet"}
+        return {"arms": [], "comparisons": [], "note": "no arm has been evaluated yet"}
     draws = bootstrap(results, cfg.bootstrap_resamples)
     rows = []
     for result in results:
@@ -112,23 +140,16 @@ def summarize(cfg: TeachConfig, arms_info: dict[str, dict]) -> dict[str, Any]:
             "training": arms_info.get(result.arm, {}),
             "trained": result.trained,
             "mean_length": float(np.mean(result.lengths)) if result.lengths else 0.0,
+            "seed_sd": seed_spread(result),
         }
         for metric in METRICS:
             entry[metric] = float(result.values[metric].mean())
             entry[f"{metric}_interval"] = interval(draws[result.arm][metric])
         if result.maj_at_k:
             entry["maj_at_k"] = float(np.mean(result.maj_at_k))
-        for baseline in BASELINES:
-            if baseline in draws and baseline != result.arm:
-                diff = draws[result.arm]["correct"] - draws[baseline]["correct"]
-                low, high = interval(diff)
-                point = entry["correct"] - float(
-                    next(r for r in results if r.arm == baseline).values["correct"].mean()
-                )
-                entry[f"vs_{baseline}"] = {"difference": point, "interval": (low, high),
-                                           "within_noise": low <= 0.0 <= high}  # fmt: skip
+            entry["pass_at_k"] = float(np.mean(result.pass_at_k))
         rows.append(entry)
-    return {"arms": rows, "resamples": cfg.bootstrap_resamples}
+    return {"arms": rows, "comparisons": compare(results, draws), "resamples": cfg.bootstrap_resamples}
 
 
 def _pct(value: float, bounds: tuple[float, float] | None = None) -> str:
@@ -136,15 +157,20 @@ def _pct(value: float, bounds: tuple[float, float] | None = None) -> str:
     return text if bounds is None else f"{text} [{100 * bounds[0]:.1f}, {100 * bounds[1]:.1f}]"
 
 
+def verdict(comp: dict[str, Any]) -> str:
+    return "within noise" if comp["within_noise"] else "detected"
+
+
 def markdown(summary: dict[str, Any], cfg: TeachConfig) -> str:
-    """The table (percentages, 95% intervals in brackets) and a plain sentence per comparison."""
+    """The arm table, the table of every pairwise comparison (percentages, 95% intervals in brackets), and a plain
+    sentence per comparison."""
     rows = summary.get("arms", [])
     if not rows:
         return "No arm has been evaluated yet."
     k = cfg.eval_samples
-    head = "| arm | training conversations | tokens trained | seeds | pass@1 (greedy) |"
-    head += f" maj@{k} |" if k > 1 else ""
-    head += " stopped on EOS | closed think | boxed | mean length | vs base | vs uncurated |"
+    head = "| arm | training conversations | tokens trained | seeds | pass@1 (greedy) | seed SD |"
+    head += f" maj@{k} | pass@{k} |" if k > 1 else ""
+    head += " stopped on EOS | closed think | boxed | mean length |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         tokens = [t["tokens"] for t in r["trained"]]
@@ -154,42 +180,43 @@ def markdown(summary: dict[str, Any], cfg: TeachConfig) -> str:
             f"{int(np.mean(tokens))}" if tokens else "-",
             str(r["seeds"]),
             _pct(r["correct"], r["correct_interval"]),
+            _pct(r["seed_sd"]) if r.get("seed_sd") is not None else "-",
         ]
         if k > 1:
-            cells.append(_pct(r["maj_at_k"]) if "maj_at_k" in r else "-")
+            cells += [_pct(r[m]) if m in r else "-" for m in ("maj_at_k", "pass_at_k")]
         cells += [_pct(r[m], r[f"{m}_interval"]) for m in ("finished", "closed_think", "boxed")]
         cells.append(f"{r['mean_length']:.0f}")
-        for baseline in BASELINES:
-            comp = r.get(f"vs_{baseline}")
-            if comp is None:
-                cells.append("-")
-            else:
-                sign = "+" if comp["difference"] >= 0 else ""
-                note = " (noise)" if comp["within_noise"] else ""
-                low, high = comp["interval"]
-                cells.append(
-                    f"{sign}{100 * comp['difference']:.1f} [{100 * low:.1f}, {100 * high:.1f}]{note}"
-                )
         lines.append("| " + " | ".join(cells) + " |")
     items = rows[0]["items"]
     text = "\n".join(lines)
     text += (
         f"\n\nPercentages over {items} held-out problems; brackets: 95% bootstrap intervals over seeds and "
-        f"problems ({summary['resamples']} resamples; differences paired over problems). "
+        f"problems ({summary['resamples']} resamples). Seed SD: the spread of an arm's pass@1 across its seeds.\n"
     )
+    comparisons = summary.get("comparisons", [])
+    if not comparisons:
+        return text
+    text += "\n| comparison | difference in pass@1 | verdict | detectable difference (80% power) |\n|---|---|---|---|\n"
     sentences = []
-    for r in rows:
-        for baseline in BASELINES:
-            comp = r.get(f"vs_{baseline}")
-            if comp is None:
-                continue
-            if comp["within_noise"]:
-                sentences.append(f"`{r['arm']}` vs `{baseline}`: within noise.")
-            else:
-                better = "better" if comp["difference"] > 0 else "worse"
-                sentences.append(
-                    f"`{r['arm']}` is {better} than `{baseline}` ({100 * comp['difference']:+.1f} points)."
-                )
+    for comp in comparisons:
+        low, high = comp["interval"]
+        name = f"`{comp['arm']}` - `{comp['vs']}`"
+        text += (
+            f"| {name} | {100 * comp['difference']:+.1f} [{100 * low:.1f}, {100 * high:.1f}] | {verdict(comp)} | "
+            f"{100 * comp['mdd']:.1f} |\n"
+        )
+        if comp["within_noise"]:
+            sentences.append(f"`{comp['arm']}` vs `{comp['vs']}`: within noise.")
+        else:
+            better = "better" if comp["difference"] > 0 else "worse"
+            sentences.append(
+                f"`{comp['arm']}` is {better} than `{comp['vs']}` ({100 * comp['difference']:+.1f} points)."
+            )
+    text += (
+        "\nEvery pair of arms once, paired over problems (the later arm minus the earlier); detected: the 95% "
+        "interval excludes 0. Detectable difference: the smallest difference this comparison finds 80% of the time "
+        "at the 5% level, from the measured seed and problem spread (openr1_data/teach/power.py). "
+    )
     return text + " ".join(sentences) + "\n"
 
 
@@ -253,10 +280,16 @@ def setup_lines(context: dict[str, Any], arms_info: dict[str, dict]) -> list[str
         f"{budget.get('tokens_per_row')} tokens, learning rate {budget.get('learning_rate')}; {budget.get('equalised')}",
         f"- generation (once, for every arm): {gen.get('traces')} traces, styles {gen.get('prompt_styles')}, "
         f"{gen.get('num_generations')} per problem and style, temperature {gen.get('temperature')}, "
-        f"max {gen.get('max_new_tokens')} tokens",
-        f"- evaluation: greedy pass@1 in the `{ev.get('prompt_style')}` style, max {ev.get('max_new_tokens')} tokens"
         + (
-            f"; maj@{ev.get('k')} at temperature {ev.get('temperature_of_k')}"
+            f"max {gen.get('max_new_tokens')} tokens"
+            if gen.get("thinking_budget") is None
+            else f"a thinking budget of {gen['thinking_budget']} tokens (the first generation's limit, in place of "
+            f"max_new_tokens), then up to {gen.get('forced_answer_tokens')} forced answer tokens"
+        ),
+        f"- evaluation: greedy pass@1 in the `{ev.get('prompt_style')}` style, max {ev.get('max_new_tokens')} tokens; "
+        f"training conversations ask in the `{ev.get('train_question_style')}` style"
+        + (
+            f"; maj@{ev.get('k')} and pass@{ev.get('k')} at temperature {ev.get('temperature_of_k')}"
             if (ev.get("k") or 1) > 1
             else ""
         ),
@@ -283,6 +316,8 @@ def write_report(cfg: TeachConfig, arms_info: dict[str, dict], context: dict[str
     table = markdown(summary, cfg)
     picture = plot(summary, folder / "report.png") if summary["arms"] else None
     md = ["# Does curated data teach better?", "", table]
+    if context.get("before_training"):
+        md += ["", "## Before training", "", "```", *context["before_training"], "```"]
     md += ["", "## Setup", "", *setup_lines(context, arms_info), "", "Every setting is in `report.json`."]
     md += ["", "## Versions", "", *[f"- {k}: {v}" for k, v in summary["versions"].items()]]
     if picture is not None:

@@ -192,13 +192,16 @@ def run_arm_seed(arm: ArmData, cfg: TeachConfig, seed: int, heldout: Path) -> st
 
 
 def run_all(arms: list[ArmData], cfg: TeachConfig, heldout: Path) -> None:
-    """Every arm x seed in turn, printing one line per run (arms without data are reported, not run)."""
+    """Every arm x seed, seed by seed (seed 0 of every arm, then seed 1, ...), so a run stopped early has every
+    arm at about the same number of seeds; one line per run (arms without data are reported, not run)."""
     for arm in arms:
         if arm.arm != "base" and arm.folder is None:
             print(
                 f"  {arm.arm}: no training data ({arm.built_from}: 0 conversations), not trained", flush=True
             )
-            continue
-        for seed in seeds_of(cfg, arm.arm):
-            done = run_arm_seed(arm, cfg, seed, heldout)
-            print(f"  {arm.arm} seed {seed}: {done}", flush=True)
+    runnable = [a for a in arms if a.arm == "base" or a.folder is not None]
+    for seed in range(max((len(seeds_of(cfg, a.arm)) for a in runnable), default=0)):
+        for arm in runnable:
+            if seed in seeds_of(cfg, arm.arm):
+                done = run_arm_seed(arm, cfg, seed, heldout)
+                print(f"  {arm.arm} seed {seed}: {done}", flush=True)

@@ -14,7 +14,8 @@ from openr1_data.secrets import redact_config
 
 SETTINGS = "settings.json"
 # Fields that change how fast, not what: a rerun may change them freely.
-FREE = {"arms", "seeds", "keep_models", "bootstrap_resamples", "teach_dir", "train_device", "rlt_device"}
+FREE = {"arms", "seeds", "keep_models", "bootstrap_resamples", "teach_dir", "train_device", "rlt_device", "dry_run",
+        "power_seed_sd"}  # fmt: skip
 FREE_PARTS = (
     "batch",
     "num_proc",
