@@ -91,7 +91,9 @@ def test_grpo_prompts_use_the_generation_style_and_reject_unusable_rows(tiny_mod
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     rlt = build_grpo_prompts(Dataset.from_list(PROBLEMS), prompt_style="rlt", tokenizer=tokenizer)
     assert isinstance(rlt[0]["prompt"], str)  # TRL would append a fresh turn to a chat prompt
-    assert rlt[0]["prompt"].endswith("<|end_of_solution|>\n\n<|begin_of_explanation|>")
+    assert rlt[0]["prompt"].endswith(
+        "<|end_of_solution|>\n\n<|begin_of_explanation|>\n"
+    )  # the prefill as written
     assert "2 + 3 = 5. \\boxed{5}" in rlt[0]["prompt"]
 
 
