@@ -5,7 +5,8 @@ A stage folder holds `lineage.json`:
     {"command": "verify", "stages": ["verify"], "argv": [...], "settings": {...},
      "input": {"path": "/abs/out/gen", "kind": "stage_folder", "fingerprint": "sha256:..."}}
 
-`input.kind` is `stage_folder` (another command's output: follow it), `file`, `folder`, `hub` or `bundled`.
+`input.kind` is `stage_folder` (another command's output: follow it), `file`, `folder`, `hub` or `generated`
+(`bundled`, `arithmetic`, `reasoning_gym:TASK`).
 `chain(folder)` walks the records back to the first folder; the publish stage reads a whole run from it.
 The argv and settings are redacted before they are written: a token passed as a flag never reaches the file.
 """
@@ -73,8 +74,8 @@ def describe_input(source: str | os.PathLike, **details: Any) -> dict[str, Any]:
     """What `lineage.json` records about a command's input (path made absolute for local inputs)."""
     text = str(source)
     path = Path(text)
-    if text in ("bundled", "arithmetic"):  # the generated sets of sources/bundled.py
-        kind = "bundled"
+    if text in ("bundled", "arithmetic") or text.startswith("reasoning_gym:"):  # generated problem sets
+        kind = "generated"
     elif path.is_file():
         kind = "file"
     elif path.is_dir():

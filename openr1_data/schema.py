@@ -26,8 +26,9 @@ PROBLEM_COLUMNS = (PROBLEM, SOLUTION, ANSWER, SOURCE, PROBLEM_ID)
 # Domains: math (a gold answer), code (tests to run), mcq (lettered choices, the gold is a letter). Problem loading
 # sets `domain` for code and multiple-choice layouts; verification derives it when missing and dispatches on it.
 DOMAIN = "domain"
-MATH, CODE, MCQ = "math", "code", "mcq"
-DOMAINS = (MATH, CODE, MCQ)
+MATH, CODE, MCQ, GYM = "math", "code", "mcq", "reasoning_gym"
+DOMAINS = (MATH, CODE, MCQ, GYM)
+GYM_ENTRY = "gym_entry"  # a reasoning-gym row's generator entry (JSON): what its task's scorer reads
 TESTS = "tests"  # code: the test cases as a JSON string (curate/code_verify.py)
 CHOICES = "choices"  # mcq: the choice texts in the order shown to the model (letters A, B, ...)
 CHOICE_ORDER = "choice_order"  # mcq: each shown choice's position in the source row

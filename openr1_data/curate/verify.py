@@ -42,6 +42,7 @@ from openr1_data.curate.answer_verifier import (
     VerifierStats,
 )
 from openr1_data.curate.code_verify import CodeSettings, codes_of, verify_code
+from openr1_data.curate.gym_verify import gym_answer, gym_verdicts
 from openr1_data.curate.mcq import check_choices
 from openr1_data.funnel import StageResult, keep_every_row
 from openr1_data.judgements import VERIFY_ERRORS, WORKER_CRASHED
@@ -52,6 +53,8 @@ from openr1_data.schema import (
     CODE,
     CORRECT,
     DOMAIN,
+    GYM,
+    GYM_ENTRY,
     MATH,
     MCQ,
     TESTS,
@@ -612,13 +615,13 @@ def _texts_after_reasoning(dataset: Dataset, config: VerifyConfig, what: str) ->
 
 
 def _verify_domains(dataset: Dataset, config: VerifyConfig, domains: list[str]) -> Dataset:
-    """A run with code or multiple-choice rows: each domain's rows through its own judgement, in one output."""
+    """A run with code, multiple-choice or reasoning-gym rows: each domain's rows through its own judgement."""
     n = len(dataset)
     correct: list[bool | None] = [None] * n
     errors: list[str | None] = [None] * n
     passed: list[int | None] = [None] * n
     total: list[int | None] = [None] * n
-    rows = {d: [i for i, x in enumerate(domains) if x == d] for d in (MATH, CODE, MCQ)}
+    rows = {d: [i for i, x in enumerate(domains) if x == d] for d in (MATH, CODE, MCQ, GYM)}
     if rows[CODE]:
         require_columns(
             dataset.column_names,
@@ -654,6 +657,22 @@ def _verify_domains(dataset: Dataset, config: VerifyConfig, domains: list[str]) 
             missing_answer_is_wrong=config.missing_answer_is_wrong,
         )
         for i, (ok, err) in zip(rows[MCQ], verdicts, strict=True):
+            correct[i], errors[i] = ok, err
+    if rows[GYM]:
+        gym = dataset.select(rows[GYM])
+        require_columns(
+            gym.column_names,
+            [GYM_ENTRY],
+            what="verify (reasoning-gym rows)",
+            fix="reasoning-gym traces need the problem's `gym_entry` column (--problems reasoning_gym:TASK writes it).",
+        )
+        predicted = gym["predicted_answer"] if "predicted_answer" in gym.column_names else [None] * len(gym)
+        answers = [
+            gym_answer(p, f)
+            for p, f in zip(predicted, _texts_after_reasoning(gym, config, "reasoning-gym"), strict=True)
+        ]
+        verdicts = gym_verdicts(gym[GYM_ENTRY], answers, config.missing_answer_is_wrong)
+        for i, (ok, err) in zip(rows[GYM], verdicts, strict=True):
             correct[i], errors[i] = ok, err
     added = {
         DOMAIN: (domains, Value("string")),

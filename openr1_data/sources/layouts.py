@@ -180,7 +180,8 @@ class PairSourceConfig(ProblemSourceConfig):
 def load_pairs(cfg: PairSourceConfig) -> StageResult:
     """Read pairs, map their layout to the contract and normalize them (the `load_problems` stage)."""
     raw = read_source(cfg.problems, config=cfg.problems_config, split=cfg.problems_split,
-                      bundled_size=cfg.bundled_size, arithmetic_range=(cfg.arithmetic_low, cfg.arithmetic_high))  # fmt: skip
+                      bundled_size=cfg.bundled_size, arithmetic_range=(cfg.arithmetic_low, cfg.arithmetic_high),
+                      gym=(cfg.gym_size, cfg.gym_seed, cfg.gym_config))  # fmt: skip
     if cfg.limit is not None:
         raw = raw.select(range(min(cfg.limit, len(raw))))  # before the mapping: a large set is not read whole
     mapped, _ = apply_layout(raw, cfg.layout, cfg.problem_column, cfg.solution_column)

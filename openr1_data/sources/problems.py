@@ -28,6 +28,7 @@ from openr1_data.schema import (
     require_columns,
 )
 from openr1_data.sources.domains import PROBLEM_LAYOUTS, apply_problem_layout
+from openr1_data.sources.gym import gym_problems, is_gym_source
 from openr1_data.text import gold_answer
 
 
@@ -38,7 +39,8 @@ class ProblemSourceConfig:
     problems: str = field(
         default="bundled",
         metadata={
-            "help": "'bundled', 'arithmetic' (every a + b in --arithmetic_low..--arithmetic_high), a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id",
+            "help": "'bundled', 'arithmetic' (every a + b in --arithmetic_low..--arithmetic_high), "
+            "'reasoning_gym:TASK' (procedural problems: --gym_size, --gym_seed, --gym_config), a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id",
             "aliases": ["--input"],  # the input flag every stage command takes
         },
     )
@@ -60,6 +62,15 @@ class ProblemSourceConfig:
     arithmetic_high: int = field(
         default=14,
         metadata={"help": "--problems arithmetic: the largest operand (the difficulty: 9 = single digits)"},
+    )
+    gym_size: int = field(default=200, metadata={"help": "--problems reasoning_gym:TASK: how many problems"})
+    gym_seed: int = field(default=0, metadata={"help": "--problems reasoning_gym:TASK: the generator's seed"})
+    gym_config: str | None = field(
+        default=None,
+        metadata={
+            "help": "--problems reasoning_gym:TASK: the task's settings (its difficulty knobs) as a YAML mapping, "
+            "e.g. '{min_digits: 2, max_digits: 3}'"
+        },
     )
     problem_layout: str = field(
         default="auto",
@@ -89,8 +100,12 @@ def read_source(
     split: str = "train",
     bundled_size: int = 64,
     arithmetic_range: tuple[int, int] = (1, 14),
+    gym: tuple[int, int, str | None] = (200, 0, None),
 ) -> Dataset:
-    """Read raw problems from a generated set (`bundled`, `arithmetic`), a local file or folder, or a Hub id."""
+    """Read raw problems from a generated set (`bundled`, `arithmetic`, `reasoning_gym:TASK` with `gym` = size,
+    seed, task settings), a local file or folder, or a Hub id."""
+    if is_gym_source(source):
+        return gym_problems(source, *gym)
     if source == "bundled":
         from openr1_data.sources.bundled import bundled_problems
 
@@ -182,7 +197,8 @@ def normalize_problems(
 def load_problems(cfg: ProblemSourceConfig) -> StageResult:
     """Read and normalize the problems a config points at (the first stage of every pipeline)."""
     raw = read_source(cfg.problems, config=cfg.problems_config, split=cfg.problems_split,
-                      bundled_size=cfg.bundled_size, arithmetic_range=(cfg.arithmetic_low, cfg.arithmetic_high))  # fmt: skip
+                      bundled_size=cfg.bundled_size, arithmetic_range=(cfg.arithmetic_low, cfg.arithmetic_high),
+                      gym=(cfg.gym_size, cfg.gym_seed, cfg.gym_config))  # fmt: skip
     if cfg.problem_layout != "math" and cfg.limit is not None:
         raw = raw.select(range(min(cfg.limit, len(raw))))  # before a code/MCQ layout reads every row
     # Code and multiple-choice layouts map their columns first (their rows come out with `problem`, `solution`,

@@ -47,6 +47,7 @@ from openr1_data.training.rewards.verified import (
     CodeReward,
     CosineReward,
     LengthReward,
+    ReasoningGymReward,
     StepCorrectnessReward,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "Reward",
     "RewardFn",
     "SoftOverlongReward",
+    "ReasoningGymReward",
     "StepCorrectnessReward",
     "TagCountReward",
     "build_reward_funcs",

@@ -33,6 +33,7 @@ from openr1_data.training.rewards.verified import (
     CodeReward,
     CosineReward,
     LengthReward,
+    ReasoningGymReward,
     StepCorrectnessReward,
 )
 
@@ -53,6 +54,7 @@ REWARD_FUNCS: dict[str, Callable[..., RewardFn]] = {
     "code": CodeReward,
     "binary_code": BinaryCodeReward,
     "step_correctness": StepCorrectnessReward,
+    "reasoning_gym": ReasoningGymReward,
     "prm": PRMReward,
 }
 

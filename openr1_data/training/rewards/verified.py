@@ -245,3 +245,28 @@ class StepCorrectnessReward(Reward):
             judge_step_correctness(step_verdicts(v, {"prompt_style": s}, self.style))
             for v, s in zip(views, styles, strict=True)
         ]
+
+
+class ReasoningGymReward(Reward):
+    """A reasoning-gym row's score by its task's own scorer (1.0 right, partial credit where the task gives it,
+    0.0 wrong or no answer; None for a row without a `gym_entry`): the verify stage's verdict on the same rows
+    (`curate/gym_verify.py`). For problems from `--problems reasoning_gym:TASK`."""
+
+    name = "reasoning_gym"
+
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+        from openr1_data.curate.gym_verify import gym_answer, gym_scores
+        from openr1_data.schema import GYM_ENTRY
+
+        entries = columns.get(GYM_ENTRY)
+        if not isinstance(entries, list | tuple):
+            raise ValueError(
+                f"the {self.name} reward needs the `{GYM_ENTRY}` column of reasoning-gym problems "
+                "(--problems reasoning_gym:TASK writes it); TRL passes dataset columns to reward functions"
+            )
+        views = self.views(completions, columns)
+        answers = [gym_answer(v.parsed.predicted_answer, v.parsed.final) for v in views]
+        return [
+            Judgement(score, None if score is None or score >= 1.0 else "incorrect")
+            for score in gym_scores(list(entries), answers)
+        ]
