@@ -100,3 +100,28 @@ def test_user_errors_exit_2_with_one_line(files, capsys, name, argv, expected):
     # one message (progress bars of the `datasets` reader aside)
     assert len([line for line in err.splitlines() if "error" in line.lower()]) == 1, err
     assert (Path(files["mine"]) / "notes.txt").read_text() == "keep me"
+
+
+def test_a_model_id_the_hub_cannot_answer_fails_at_once_with_one_line(tmp_path):
+    """Online, a teacher id that is neither a folder nor reachable on the Hub is one line and exit 2, without the
+    minute of per-file retries loading would spend (the endpoint here refuses every connection)."""
+    import os
+    import subprocess
+    import sys
+
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(json.dumps({"problem": "1+1?", "answer": "2"}) + "\n")
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "0",
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "openr1_data.cli", "generate", "--problems", str(problems), "--output_dir",
+         str(tmp_path / "gen"), "--teacher_model", "nobody/missing-model"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "could not be reached" in done.stderr and "Traceback" not in done.stderr
+    assert "thrown while requesting" not in done.stderr  # no retry lines

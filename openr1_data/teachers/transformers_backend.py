@@ -49,7 +49,31 @@ def resolve_model(model: str) -> tuple[str, str]:
                 f"model folder {path} has no config.json: not a transformers model folder"
             )
         return str(path), model
+    check_hub_model(model)
     return model, model
+
+
+def check_hub_model(model: str) -> None:
+    """Ask the Hub once about a model id that is not a local folder, so a typo or no network fails in seconds with
+    one line (loading would retry each file for a minute first). Offline, or when it is cached, nothing is asked."""
+    from huggingface_hub import constants, model_info, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if constants.HF_HUB_OFFLINE or isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return
+    try:
+        model_info(model, timeout=10)
+    except (RepositoryNotFoundError, GatedRepoError) as err:
+        raise FileNotFoundError(
+            f"teacher model {model!r}: no local folder of that name, and the Hub has no model you can read under "
+            f"that id ({type(err).__name__}). Check the spelling, or log in (`hf auth login`) for a gated model."
+        ) from None
+    except Exception as err:  # no network, DNS, a proxy: retrying for a minute will not help
+        raise FileNotFoundError(
+            f"teacher model {model!r}: no local folder of that name, and the Hub could not be reached "
+            f"({type(err).__name__}). Check the network, or pass a local model folder (offline: HF_HUB_OFFLINE=1 "
+            "uses the cache)."
+        ) from None
 
 
 class TransformersTeacher(Teacher):
