@@ -246,3 +246,14 @@ def test_a_reader_never_sees_a_trace_twice(tmp_path, server):
     shutil.copy(shard, shard.with_name("traces-9999999999999-copy.parquet"))  # what two old writers left
     traces = read_dataset(out)
     assert len(traces) == len(set(traces["trace_id"])) == 4
+
+
+def test_a_rerun_removes_the_temp_shard_a_killed_run_was_writing(tmp_path, server):
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("\n".join(json.dumps(row) for row in BASE[:2]))
+    out = tmp_path / "gen"
+    generate(server, problems, out)
+    partial = out / "data" / ".traces-0000000000001-deadbeef.parquet.tmp"
+    partial.write_bytes(b"PAR1 half a shard")  # what a kill during a shard write leaves
+    generate(server, problems, out)
+    assert not partial.exists() and len(read_dataset(out)) == 4

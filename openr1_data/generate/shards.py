@@ -47,6 +47,15 @@ def write_shard(rows: list[dict], features: Features, folder: Path, name: str) -
     os.replace(tmp, folder / name)
 
 
+def remove_partial_shards(output_dir: str | Path) -> int:
+    """Delete the hidden temp files of shards a killed run was writing (call it holding the folder's lock, before
+    any writer of this run starts); returns how many were removed."""
+    partial = list(shard_folder(output_dir).glob(".*.tmp"))
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return len(partial)
+
+
 def shard_name(rows: list[dict]) -> str:
     """`traces-<unix ms>-<hash of the trace ids>.parquet`: sorts by time, unique across writers."""
     digest = hashlib.sha256(",".join(sorted(r["trace_id"] for r in rows)).encode()).hexdigest()[:16]

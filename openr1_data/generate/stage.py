@@ -24,7 +24,14 @@ from openr1_data.funnel import Funnel, StageResult, StageStats, split_by_reason
 from openr1_data.generate.plan import Unit, pending_traces, plan_units, trace_rows, trace_seed
 from openr1_data.generate.scheduler import Forcing, GenerationSummary, TraceScheduler
 from openr1_data.generate.server_pool import ServerPool, as_streaming
-from openr1_data.generate.shards import ShardWriter, load_traces, shard_folder, write_shard, written_trace_ids
+from openr1_data.generate.shards import (
+    ShardWriter,
+    load_traces,
+    remove_partial_shards,
+    shard_folder,
+    write_shard,
+    written_trace_ids,
+)
 from openr1_data.io import FUNNEL_FILE, REJECTED_DIR, hold_folder_lock, write_dataset
 from openr1_data.lineage import write_record
 from openr1_data.prompts import get_style
@@ -379,6 +386,7 @@ def _generate_locked(
     lineage: dict | None,
 ) -> StageResult[GenerationSummary]:
     check_manifest(cfg, output_dir)
+    remove_partial_shards(output_dir)  # we hold the lock: a temp shard here is a killed run's, never finished
     (output_dir / FUNNEL_FILE).unlink(missing_ok=True)  # incomplete until every trace is written
     own_teacher = teacher is None
     teacher = teacher or (_NamedOnly(cfg) if cfg.ray_address else build_teacher(cfg))
