@@ -117,3 +117,16 @@ def check_fields(
         value, options = getattr(config, name), sorted(allowed)
         if value not in options:
             raise ValueError(f"--{name} must be one of {options}, got {value!r}")
+
+
+def parse_mapping(name: str, value: Any, example: str = "{key: value}") -> dict | None:
+    """A mapping field given as a mapping, or as its YAML/JSON text on the command line (None stays None)."""
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        parsed = yaml.safe_load(value) if isinstance(value, str) else value
+    except yaml.YAMLError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"--{name} must be a mapping like '{example}', got {value!r}")
+    return parsed

@@ -208,11 +208,14 @@ def unique_traces(dataset: Dataset) -> Dataset:
     in a folder two writers filled before the generation lock existed."""
     if TRACE_ID not in dataset.column_names or len(dataset) == 0:
         return dataset
-    ids = arrow_column(dataset, TRACE_ID).to_pylist()
+    column = arrow_column(dataset, TRACE_ID)
+    if len(column.unique()) == len(column):  # the usual case, without a Python loop over every row
+        return dataset
+    ids = column.to_pylist()
     first: dict[Any, int] = {}
     for i, tid in enumerate(ids):
         first.setdefault(tid, i)
-    return dataset if len(first) == len(ids) else dataset.select(sorted(first.values()))
+    return dataset.select(sorted(first.values()))
 
 
 def _hidden(path: Path, root: Path) -> bool:

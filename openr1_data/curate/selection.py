@@ -42,9 +42,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 from datasets import Dataset, Value
 
+from openr1_data.config import parse_mapping
 from openr1_data.curate import selection_strategies as strategies
 from openr1_data.curate.difficulty import ratings_by_group
 from openr1_data.funnel import StageResult, split_by_reason
@@ -67,13 +67,7 @@ MINHASH_CLUSTER = "minhash_cluster"
 
 
 def _mapping(name: str, value: Any) -> dict | None:
-    """A mapping field given as a mapping, or as its YAML/JSON text on the command line."""
-    if value is None or isinstance(value, dict):
-        return value
-    parsed = yaml.safe_load(value) if isinstance(value, str) else value
-    if not isinstance(parsed, dict):
-        raise ValueError(f"--{name} must be a mapping like '{{source_a: 100, source_b: 50}}', got {value!r}")
-    return parsed
+    return parse_mapping(name, value, "{source_a: 100, source_b: 50}")
 
 
 @dataclass

@@ -128,7 +128,7 @@ def read_run(input_folder: str | Path, upstream: Sequence[str | Path] = ()) -> R
     return RunFolders(links, extra)
 
 
-def problem_ids(dataset: Dataset) -> list[str | None]:
+def row_problem_ids(dataset: Dataset) -> list[str | None]:
     """Each row's problem id: the contract's column, else the id of its problem text (None without either)."""
     if PROBLEM_ID in dataset.column_names:
         return [None if v is None else str(v) for v in arrow_column(dataset, PROBLEM_ID).to_pylist()]
@@ -139,8 +139,8 @@ def problem_ids(dataset: Dataset) -> list[str | None]:
 
 def keep_curated_problems(traces: Dataset, curated_folder: Path) -> tuple[Dataset, int]:
     """`traces` whose problem is among the kept rows of `curated_folder`; returns them and how many were left out."""
-    allowed = {pid for pid in problem_ids(read_dataset(curated_folder)) if pid is not None}
-    ids = problem_ids(traces)
+    allowed = {pid for pid in row_problem_ids(read_dataset(curated_folder)) if pid is not None}
+    ids = row_problem_ids(traces)
     rows = [i for i, pid in enumerate(ids) if pid in allowed]
     if len(rows) == len(traces):
         return traces, 0

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
 from datasets import Dataset
 
+from openr1_data.config import parse_mapping
 from openr1_data.schema import ANSWER, DOMAIN, GYM, GYM_ENTRY, PROBLEM, SOURCE, ContractError
 
 PREFIX = "reasoning_gym:"
@@ -27,17 +27,7 @@ def is_gym_source(source: str) -> bool:
 
 def gym_options(text: str | dict | None) -> dict[str, Any]:
     """The task settings: a mapping, or its YAML/JSON text from the command line."""
-    if text is None or isinstance(text, dict):
-        return dict(text or {})
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ContractError(
-            f"--gym_config {text!r} is not a YAML mapping ({err}); e.g. '{{min_digits: 2}}'"
-        ) from None
-    if not isinstance(value, dict):
-        raise ContractError(f"--gym_config must be a mapping of the task's settings, got {text!r}")
-    return value
+    return parse_mapping("gym_config", text, "{min_digits: 2}") or {}
 
 
 def gym_problems(source: str, size: int, seed: int, options: str | dict | None = None) -> Dataset:
