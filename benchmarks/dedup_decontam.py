@@ -42,7 +42,7 @@ from datasets import Dataset, load_from_disk  # noqa: E402
 from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate  # noqa: E402
 from openr1_data.dedup.duplicates import DedupConfig, choose_bands, dedup_exact, dedup_near  # noqa: E402
 from openr1_data.dedup.normalize import words  # noqa: E402
-from openr1_data.sources.benchmarks import load_benchmark  # noqa: E402
+from openr1_data.sources.eval_benchmarks import load_benchmark  # noqa: E402
 
 BENCHMARKS = ["aime_2024", "aime_2025", "math_500", "cnmo"]
 

@@ -1,7 +1,7 @@
 """Speed of the teach experiment's two inner loops against bare library code: SFT training and held-out evaluation.
 
-SFT: the student trained the way `openr1_data.teach.runner.train_run` trains it (TRL `SFTTrainer` through
-`openr1_data.training.sft.train_sft`: best-fit packing, padding-free, 1 packed row of 384 tokens per step,
+SFT: the student trained the way `openr1_data.experiments.runner.train_run` trains it (TRL `SFTTrainer` through
+`openr1_data.train.sft.train_sft`: best-fit packing, padding-free, 1 packed row of 384 tokens per step,
 assistant-only loss, ChatML template) against TRL's `SFTTrainer` run the way `trl/scripts/sft.py` runs it with
 its defaults (no packing, 4 conversations per step, max_length 1024, each batch padded to its longest row). Same
 model, same conversations (the experiment's `reference` arm built from the bundled problems and filled to the
@@ -10,7 +10,7 @@ numbers of tokens per step, so the fair measure is real (non-padding) tokens per
 `num_tokens` (attention-mask ones for the padded batches, packed positions for the padding-free rows; neither
 counts padding). Wall time includes loading the model and saving it.
 
-Evaluation: `openr1_data.training.evaluation.evaluate` with the `EvalConfig` that `runner.eval_config` builds
+Evaluation: `openr1_data.train.evaluation.evaluate` with the `EvalConfig` that `runner.eval_config` builds
 (greedy pass@1 on a `heldout=file.jsonl` benchmark, our transformers backend, a fresh output folder per run so
 nothing is resumed) against bare transformers: the same rendered prompts (the r1 style, the tokenizer's chat
 template with the generation prompt), `model.generate` on each left-padded batch of `--batch_size` prompts,
@@ -65,12 +65,12 @@ def make_data(work: Path, problems: int, steps: int, model: str, args: argparse.
     (the timed one, and two problems for the warm-up); held-out problems are not among the training ones."""
     from datasets import Dataset
 
+    from openr1_data.experiments.arms import build_reference
+    from openr1_data.experiments.config import TeachConfig
+    from openr1_data.experiments.runner import fill_budget
+    from openr1_data.experiments.split import write_heldout
     from openr1_data.sources.bundled import bundled_problems
     from openr1_data.sources.problems import normalize_problems
-    from openr1_data.teach.arms import build_reference
-    from openr1_data.teach.config import TeachConfig
-    from openr1_data.teach.runner import fill_budget
-    from openr1_data.teach.split import write_heldout
 
     cfg = TeachConfig(
         teach_dir=str(work), student_model=model, train_steps=steps, eval_max_new_tokens=args.max_new_tokens,
@@ -92,9 +92,9 @@ def ours_sft(model: str, data: str, out: str, steps: int, *, cfg, threads: int):
     """`runner.train_run`'s trainer settings (`runner.sft_args`), with the benchmark's thread count."""
     from trl import ModelConfig
 
-    from openr1_data.teach.runner import sft_args
-    from openr1_data.training.configs import DataArguments
-    from openr1_data.training.sft import train_sft
+    from openr1_data.experiments.runner import sft_args
+    from openr1_data.train.configs import DataArguments
+    from openr1_data.train.sft import train_sft
 
     training_args = sft_args(replace(cfg, train_steps=steps), 0, Path(out))
     training_args.num_threads = threads
@@ -109,7 +109,7 @@ def bare_sft(model: str, data: str, out: str, steps: int, *, cfg):
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from openr1_data.training.chat_template import CHATML_TEMPLATE
+    from openr1_data.train.chat_template import CHATML_TEMPLATE
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokenizer.chat_template = CHATML_TEMPLATE
@@ -131,9 +131,9 @@ def bare_sft(model: str, data: str, out: str, steps: int, *, cfg):
 
 def ours_eval(model: str, heldout: Path, cfg, threads: int) -> tuple[float, float, int, int]:
     """(load s, generate + judge + report s, problems, generated tokens) of `evaluate` with runner's config."""
+    from openr1_data.experiments.runner import eval_config
     from openr1_data.generate.stage import build_teacher
-    from openr1_data.teach.runner import eval_config
-    from openr1_data.training.evaluation import evaluate
+    from openr1_data.train.evaluation import evaluate
 
     with tempfile.TemporaryDirectory() as out:
         ecfg = eval_config(cfg, model, Path(out), heldout, sampled=False, seed=0)
@@ -244,7 +244,7 @@ def main() -> int:
     datasets.disable_progress_bars()
     logging.getLogger("openr1_data").setLevel(logging.ERROR)
 
-    from openr1_data.training.setup import resolve_model_path
+    from openr1_data.train.setup import resolve_model_path
 
     bench = load_train_benchmark()
     model = resolve_model_path(args.model)

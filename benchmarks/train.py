@@ -81,7 +81,7 @@ def ours_sft(model: str, data: str, out: str, steps: int):
     from trl import ModelConfig
 
     from openr1_data.config import parse_config
-    from openr1_data.training.configs import DataArguments, SFTConfig
+    from openr1_data.train.configs import DataArguments, SFTConfig
 
     argv = ["--model_name_or_path", model, "--dataset_name", data, "--chat_template", "chatml",
             "--assistant_only_loss", "true", "--per_device_train_batch_size", "4", "--max_length", "512",
@@ -95,7 +95,7 @@ def bare_sft(model: str, data: str, out: str, steps: int):
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from openr1_data.training.chat_template import CHATML_TEMPLATE
+    from openr1_data.train.chat_template import CHATML_TEMPLATE
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokenizer.chat_template = CHATML_TEMPLATE  # same template and EOS as ours, so the same tokens are trained
@@ -126,7 +126,7 @@ def ours_grpo(model: str, data: str, out: str, steps: int):
 
     from openr1_data.config import parse_config
     from openr1_data.curate.rlt_scoring import RLTRewardConfig
-    from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
+    from openr1_data.train.configs import GRPOConfig, GRPOScriptArguments
 
     types = (GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig)
     return load_script("grpo").main(*parse_config(types, grpo_argv(model, data, out, steps)))
@@ -139,8 +139,8 @@ def bare_grpo(model: str, data: str, out: str, steps: int):
     from trl import GRPOConfig, GRPOTrainer
 
     from openr1_data.prompts import get_style
-    from openr1_data.training.chat_template import CHATML_TEMPLATE
-    from openr1_data.training.rewards import get_reward_funcs
+    from openr1_data.train.chat_template import CHATML_TEMPLATE
+    from openr1_data.train.rewards import get_reward_funcs
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokenizer.chat_template = CHATML_TEMPLATE
@@ -201,7 +201,7 @@ def main() -> int:
     datasets.disable_progress_bars()
     logging.getLogger("openr1_data").setLevel(logging.ERROR)
 
-    from openr1_data.training.setup import resolve_model_path
+    from openr1_data.train.setup import resolve_model_path
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     if args.model == "tiny":

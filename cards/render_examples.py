@@ -20,7 +20,7 @@ EXAMPLES = CARDS / "examples"
 def render_all() -> dict[Path, str]:
     """Every example file and the text the templates render for it now."""
     from openr1_data.publish.card import render_card
-    from openr1_data.training.model_card import render_model_context
+    from openr1_data.train.model_card import render_model_context
 
     rendered = {}
     for source in sorted(EXAMPLES.glob("*.context.json")):

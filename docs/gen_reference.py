@@ -4,7 +4,7 @@ compare, exit 1 on drift).
 - `reference/cli.md`: every `openr1-data` subcommand (`openr1_data.cli.COMMANDS`) with its flags, read from the
   dataclasses the subcommand hands to `parse_config` and their `metadata["help"]`;
 - `reference/rewards.md`: the GRPO reward registry (`REWARD_FUNCS`, its open-r1 aliases, each reward's parameters);
-- `reference/benchmarks.md`: the evaluation-benchmark registry (`sources/benchmarks.py`);
+- `reference/benchmarks.md`: the evaluation-benchmark registry (`sources/eval_benchmarks.py`);
 - `reference/layouts.md`: the problem layouts (`sources/domains.py`) and the RLT pair layouts (`sources/layouts.py`).
 
 `tests/test_docs.py` fails when the committed pages differ from what this writes. Nothing here loads a model.
@@ -156,13 +156,13 @@ def _first_paragraph(obj: Any) -> str:
 
 
 def rewards_page() -> str:
-    from openr1_data.training.rewards import REWARD_ALIASES, REWARD_FUNCS, reward_params
+    from openr1_data.train.rewards import REWARD_ALIASES, REWARD_FUNCS, reward_params
 
     out = [
         "# Rewards",
         "",
         GENERATED,
-        "The GRPO reward registry (`openr1_data.training.rewards.REWARD_FUNCS`). Name rewards with `--reward_funcs`,",
+        "The GRPO reward registry (`openr1_data.train.rewards.REWARD_FUNCS`). Name rewards with `--reward_funcs`,",
         "weight them with `--reward_weights`, and pass parameters with `--reward_params '{name: value}'`; a dotted",
         "path (`my_pkg.rewards.my_reward`) imports your own function. How each reward shares its verdict with a",
         "filter: [One verdict for filter and reward](../concepts/verdicts.md).",
@@ -180,13 +180,13 @@ def rewards_page() -> str:
 
 
 def benchmarks_page() -> str:
-    from openr1_data.sources.benchmarks import REGISTRY
+    from openr1_data.sources.eval_benchmarks import REGISTRY
 
     out = [
         "# Benchmarks",
         "",
         GENERATED,
-        "The evaluation-benchmark registry (`openr1_data.sources.benchmarks.REGISTRY`), used by `decontaminate",
+        "The evaluation-benchmark registry (`openr1_data.sources.eval_benchmarks.REGISTRY`), used by `decontaminate",
         "--benchmarks` and `evaluate --benchmarks`. A plain name uses the offline copy when its package is",
         "installed, else the Hub; `name@packaged` / `name@hub` force one source; `name=path/to/file.jsonl` adds a",
         "local set.",

@@ -34,17 +34,17 @@ from openr1_data.curate.rlt_select import RLTSelectConfig
 from openr1_data.curate.selection import SelectionConfig
 from openr1_data.curate.verify import VerifyConfig
 from openr1_data.dedup.duplicates import DedupConfig
+from openr1_data.experiments.arms import CurationSettings, arm_summary, build_arms
+from openr1_data.experiments.config import TeachConfig
+from openr1_data.experiments.preflight import preflight_lines, teacher_pass_rate
+from openr1_data.experiments.report import write_report
+from openr1_data.experiments.runner import run_all
+from openr1_data.experiments.settings import check_settings
+from openr1_data.experiments.split import split_problems
 from openr1_data.funnel import PipelineRecord
 from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.pipeline import curate_loaded_problems
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
-from openr1_data.teach.arms import CurationSettings, arm_summary, build_arms
-from openr1_data.teach.config import TeachConfig
-from openr1_data.teach.preflight import preflight_lines, teacher_pass_rate
-from openr1_data.teach.report import write_report
-from openr1_data.teach.runner import run_all
-from openr1_data.teach.settings import check_settings
-from openr1_data.teach.split import split_problems
 from openr1_data.teachers.threads import set_torch_threads
 
 # The defaults of this pipeline live in its recipe only (read when no --config is given).

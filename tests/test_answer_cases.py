@@ -16,7 +16,7 @@ from datasets import Dataset
 from openr1_data.curate.filters import FilterConfig, filter_reasons
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.prompts import get_style
-from openr1_data.training.rewards import get_reward_funcs
+from openr1_data.train.rewards import get_reward_funcs
 
 # (gold, the answer inside the box, expected verdict)
 BARE: list[tuple[str, str, bool | None]] = [

@@ -19,12 +19,12 @@ LAYERS = [
     {"openr1_data", "schema", "text", "secrets", "config", "procs"},
     {"funnel", "io", "lineage"},
     {"prompts"},
-    {"judgements"},
+    {"verdicts"},
     {"sources", "teachers", "dedup"},
     {"generate", "curate"},
-    {"publish", "training"},
+    {"publish", "train"},
     {"pipeline"},
-    {"teach"},
+    {"experiments"},
     {"cli"},
 ]
 # Modules allowed at the top of the package: the shared contracts and the chains.
@@ -32,7 +32,7 @@ TOP_LEVEL = {
     "__init__",
     "schema",
     "funnel",
-    "judgements",
+    "verdicts",
     "text",
     "io",
     "lineage",
@@ -152,7 +152,8 @@ def test_top_level_holds_only_shared_contracts_and_every_stage_is_a_folder():
         "dedup",
         "curate",
         "publish",
-        "training",
+        "train",
+        "experiments",
         "cli",
     ):
         assert (PACKAGE / stage / "__init__.py").is_file(), stage

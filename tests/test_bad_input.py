@@ -58,7 +58,7 @@ def test_a_finished_pipeline_dataset_is_not_replaced_without_overwrite_and_the_e
 
 
 def test_evaluation_output_folders_are_per_model():
-    from openr1_data.training.evaluation import EvalConfig
+    from openr1_data.train.evaluation import EvalConfig
 
     assert EvalConfig(model="Qwen/Qwen2.5-1.5B").output_dir.endswith("eval/Qwen--Qwen2.5-1.5B")
     assert EvalConfig(model="smollm2").output_dir != EvalConfig(model="outputs/student-sft").output_dir

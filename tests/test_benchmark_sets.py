@@ -7,7 +7,7 @@ import json
 import pytest
 from datasets import Dataset
 
-from openr1_data.sources.benchmarks import (
+from openr1_data.sources.eval_benchmarks import (
     COLUMNS,
     REGISTRY,
     BenchmarkSpec,

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from openr1_data.training.model_card import model_card_context, write_model_card
+from openr1_data.train.model_card import model_card_context, write_model_card
 
 CARDS = Path(__file__).resolve().parent.parent / "cards"
 

@@ -28,8 +28,8 @@ from openr1_data.sources.code_problems import (
 )
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
 from openr1_data.teachers.base import Completion, SamplingParams, Teacher
-from openr1_data.training.evaluation import EvalConfig, evaluate
-from openr1_data.training.rewards import get_reward_funcs
+from openr1_data.train.evaluation import EvalConfig, evaluate
+from openr1_data.train.rewards import get_reward_funcs
 from tests.scripted_openai import ScriptedOpenAIServer
 
 HUMANEVAL = read_humaneval(12)
@@ -239,7 +239,7 @@ def test_grpo_step_with_the_code_reward_on_a_raw_humaneval_file(tiny_model_dir, 
 
     from openr1_data.config import parse_config
     from openr1_data.curate.rlt_scoring import RLTRewardConfig
-    from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
+    from openr1_data.train.configs import GRPOConfig, GRPOScriptArguments
     from tests.test_sft import load_script
 
     data = write_jsonl(tmp_path / "he.jsonl", HUMANEVAL[:4])  # GRPO maps the HumanEval layout as loading does

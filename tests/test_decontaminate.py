@@ -19,8 +19,8 @@ from openr1_data.dedup.decontaminate import (
 )
 from openr1_data.dedup.normalize import words
 from openr1_data.io import read_dataset
-from openr1_data.sources.benchmarks import UnknownBenchmark, load_benchmark
 from openr1_data.sources.bundled import bundled_problems
+from openr1_data.sources.eval_benchmarks import UnknownBenchmark, load_benchmark
 
 
 @pytest.fixture(autouse=True)

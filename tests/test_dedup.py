@@ -22,7 +22,7 @@ from openr1_data.dedup.duplicates import (
 from openr1_data.dedup.normalize import normalize_text, words
 from openr1_data.io import read_dataset
 from openr1_data.schema import ContractError, make_problem_id
-from openr1_data.sources.benchmarks import load_benchmark
+from openr1_data.sources.eval_benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")

@@ -37,8 +37,8 @@ def test_reference_pages_match_the_code():
 
 def test_reference_covers_every_command_reward_and_benchmark():
     from openr1_data.cli import COMMANDS
-    from openr1_data.sources.benchmarks import list_benchmarks
-    from openr1_data.training.rewards import REWARD_FUNCS
+    from openr1_data.sources.eval_benchmarks import list_benchmarks
+    from openr1_data.train.rewards import REWARD_FUNCS
 
     gen = _generator()
     pages = gen.render()
@@ -85,7 +85,7 @@ def test_mkdocs_build_strict(tmp_path):
     cli_page = (site / "reference" / "cli" / "index.html").read_text()
     assert "openr1-data generate" in cli_page and "--output_dir" in cli_page
     architecture = (site / "architecture" / "index.html").read_text()  # ARCHITECTURE.md, included
-    assert "Where each judgement lives" in architecture
+    assert "Where each verdict lives" in architecture
 
 
 def _code_blocks(text: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from openr1_data.schema import Prompt
 from openr1_data.teachers.base import Completion, SamplingParams, Teacher
-from openr1_data.training.evaluation import EvalConfig, evaluate, majority_correct
+from openr1_data.train.evaluation import EvalConfig, evaluate, majority_correct
 
 GOLD = {"Q0": "3", "Q1": "\\frac{1}{2}", "Q2": "10", "Q3": "7"}
 

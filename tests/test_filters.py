@@ -10,9 +10,9 @@ from datasets import Dataset
 from openr1_data.cli import main as cli_main
 from openr1_data.curate.filters import FilterConfig, filter_reasons, filter_traces
 from openr1_data.io import read_dataset, write_dataset
-from openr1_data.judgements import count_steps, repetition_share
 from openr1_data.prompts import get_style
 from openr1_data.schema import REJECT_REASON, REJECT_STAGE, ContractError
+from openr1_data.verdicts import count_steps, repetition_share
 
 RLT_END = "<|end_of_explanation|>"
 

@@ -16,11 +16,11 @@ from openr1_data.funnel import PipelineRecord
 from openr1_data.io import read_dataset, write_dataset
 from openr1_data.prompts import get_style
 from openr1_data.schema import ContractError
-from openr1_data.training.chat_template import CHATML_TEMPLATE
-from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
-from openr1_data.training.data import build_grpo_prompts, warn_think_prefill
-from openr1_data.training.rewards import build_reward_funcs
-from openr1_data.training.setup import check_vllm
+from openr1_data.train.chat_template import CHATML_TEMPLATE
+from openr1_data.train.configs import GRPOConfig, GRPOScriptArguments
+from openr1_data.train.data import build_grpo_prompts, warn_think_prefill
+from openr1_data.train.rewards import build_reward_funcs
+from openr1_data.train.setup import check_vllm
 from tests.test_sft import load_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: threads only add contention
@@ -120,7 +120,7 @@ def test_warns_when_the_template_prefills_think(tiny_model_dir, caplog):
     tokenizer.chat_template = CHATML_TEMPLATE.replace(
         "{{ '<|im_start|>assistant\\n' }}{% endif %}", "{{ '<|im_start|>assistant\\n<think>\\n' }}{% endif %}"
     )
-    with caplog.at_level(logging.WARNING, logger="openr1_data.training.data"):
+    with caplog.at_level(logging.WARNING, logger="openr1_data.train.data"):
         warn_think_prefill(tokenizer, ["accuracy", "format"])
     assert "--chat_template chatml" in caplog.text
     caplog.clear()

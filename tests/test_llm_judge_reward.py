@@ -12,7 +12,7 @@ from datasets import Dataset
 from openr1_data.curate.llm_judge import JudgeConfig, judge_traces
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.prompts import get_style
-from openr1_data.training.rewards import LLMJudgeReward, get_reward_funcs
+from openr1_data.train.rewards import LLMJudgeReward, get_reward_funcs
 from tests.scripted_openai import ScriptedOpenAIServer
 
 # The judge's reply by what the rated response says (the rubric question ends with the response).

@@ -18,10 +18,10 @@ from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
 from openr1_data.prompts.choice_letters import extract_choice
 from openr1_data.schema import ContractError, Prompt
-from openr1_data.sources.benchmarks import load_benchmark
+from openr1_data.sources.eval_benchmarks import load_benchmark
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
 from openr1_data.teachers.base import Completion, SamplingParams, Teacher
-from openr1_data.training.evaluation import EvalConfig, evaluate
+from openr1_data.train.evaluation import EvalConfig, evaluate
 from tests.scripted_openai import ScriptedOpenAIServer
 
 CHOICES = ["London", "Paris", "Rome", "Oslo"]

@@ -24,8 +24,8 @@ from openr1_data.curate.step_labels import StepLabelConfig, label_steps
 from openr1_data.publish.local import publish_local
 from openr1_data.publish.prm import labelled_prefix, to_prm
 from openr1_data.schema import ContractError
-from openr1_data.training.prm import PRMConfig, PRMDataArguments, check_prm_rows
-from openr1_data.training.rewards import get_reward_funcs
+from openr1_data.train.prm import PRMConfig, PRMDataArguments, check_prm_rows
+from openr1_data.train.rewards import get_reward_funcs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: threads only add contention
 

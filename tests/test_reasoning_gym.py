@@ -14,7 +14,7 @@ from openr1_data.curate.gym_verify import gym_answer, gym_verdicts
 from openr1_data.io import read_dataset
 from openr1_data.schema import GYM, GYM_ENTRY
 from openr1_data.sources.problems import ProblemSourceConfig, load_problems
-from openr1_data.training.rewards import get_reward_funcs
+from openr1_data.train.rewards import get_reward_funcs
 from tests.scripted_openai import ScriptedOpenAIServer
 
 pytest.importorskip("reasoning_gym")

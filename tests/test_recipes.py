@@ -14,13 +14,13 @@ from openr1_data.config import parse_config
 from openr1_data.curate.rlt_scoring import RLTRewardConfig
 from openr1_data.io import write_dataset
 from openr1_data.prompts import get_style
-from openr1_data.sources.benchmarks import list_benchmarks
-from openr1_data.training.chat_template import resolve_chat_template
-from openr1_data.training.configs import DataArguments, GRPOConfig, GRPOScriptArguments, SFTConfig
-from openr1_data.training.data import parse_mixture
-from openr1_data.training.evaluation import EvalConfig
-from openr1_data.training.prm import PRMConfig, PRMDataArguments
-from openr1_data.training.rewards import RLT_REWARD, check_reward_names, parse_params
+from openr1_data.sources.eval_benchmarks import list_benchmarks
+from openr1_data.train.chat_template import resolve_chat_template
+from openr1_data.train.configs import DataArguments, GRPOConfig, GRPOScriptArguments, SFTConfig
+from openr1_data.train.data import parse_mixture
+from openr1_data.train.evaluation import EvalConfig
+from openr1_data.train.prm import PRMConfig, PRMDataArguments
+from openr1_data.train.rewards import RLT_REWARD, check_reward_names, parse_params
 from tests.test_sft import load_script, sft_rows
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.yaml"))

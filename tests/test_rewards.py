@@ -10,9 +10,8 @@ from datasets import Dataset
 from openr1_data.curate.filters import FilterConfig, filter_reasons
 from openr1_data.curate.selection import SelectionConfig, select_traces
 from openr1_data.curate.verify import VerifyConfig, verify_traces
-from openr1_data.judgements import repetition_share
 from openr1_data.prompts import get_style
-from openr1_data.training.rewards import (
+from openr1_data.train.rewards import (
     REWARD_FUNCS,
     build_reward_funcs,
     check_reward_names,
@@ -20,6 +19,7 @@ from openr1_data.training.rewards import (
     known_reward_names,
     reward_params,
 )
+from openr1_data.verdicts import repetition_share
 
 RLT_END = "<|end_of_explanation|>"
 LOOP = "I add one and one and get two, let me check that again. " * 30

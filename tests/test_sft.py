@@ -16,9 +16,9 @@ from trl import ModelConfig
 from openr1_data.config import parse_config
 from openr1_data.io import write_dataset
 from openr1_data.schema import ContractError
-from openr1_data.training.chat_template import CHATML_TEMPLATE, prepare_tokenizer
-from openr1_data.training.configs import DataArguments, GRPOConfig, SFTConfig, bf16_available
-from openr1_data.training.data import load_sft_dataset
+from openr1_data.train.chat_template import CHATML_TEMPLATE, prepare_tokenizer
+from openr1_data.train.configs import DataArguments, GRPOConfig, SFTConfig, bf16_available
+from openr1_data.train.data import load_sft_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: threads only add contention
 
@@ -159,7 +159,7 @@ def test_published_folder_with_several_configs_uses_the_sft_config(tmp_path):
 def test_bf16_on_a_cpu_only_machine_falls_back_to_fp32(tmp_path, caplog):
     if bf16_available():
         pytest.skip("this machine runs bf16")
-    with caplog.at_level(logging.WARNING, logger="openr1_data.training.configs"):
+    with caplog.at_level(logging.WARNING, logger="openr1_data.train.configs"):
         config = SFTConfig(output_dir=str(tmp_path), bf16=True)
     assert config.bf16 is False and "fp32" in caplog.text
     assert GRPOConfig(output_dir=str(tmp_path)).bf16 is False  # TRL's default (bf16) would refuse to start
@@ -191,7 +191,7 @@ def test_model_card_names_base_model_dataset_and_the_data_funnel(tmp_path):
     from types import SimpleNamespace
 
     from openr1_data.funnel import Funnel, StageStats
-    from openr1_data.training.model_card import render_model_card
+    from openr1_data.train.model_card import render_model_card
 
     args = SimpleNamespace(learning_rate=1e-5, max_steps=10, seed=0)
     card = render_model_card(

@@ -20,10 +20,10 @@ from openr1_data.curate.step_labels import StepLabelConfig, label_steps, rollout
 from openr1_data.curate.steps import row_steps
 from openr1_data.generate.stage import GenerationConfig, load_traces, shard_folder
 from openr1_data.io import read_dataset
-from openr1_data.judgements import judge_step_correctness
 from openr1_data.prompts.styles import RLT_EXPLANATION_CLOSE
 from openr1_data.schema import ContractError
-from openr1_data.training.rewards import get_reward_funcs
+from openr1_data.train.rewards import get_reward_funcs
+from openr1_data.verdicts import judge_step_correctness
 from tests.scripted_openai import ScriptedOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,9 +20,9 @@ import yaml
 
 from openr1_data.cli import run_command
 from openr1_data.config import parse_config
+from openr1_data.experiments.report import ArmResult, bootstrap, interval
 from openr1_data.io import read_dataset
 from openr1_data.prompts.styles import R1_INSTRUCTION
-from openr1_data.teach.report import ArmResult, bootstrap, interval
 from tests.scripts import ROOT, load_pipeline
 
 pytestmark = pytest.mark.slow
@@ -170,8 +170,8 @@ def test_dry_run_states_teacher_arms_and_power_before_any_training(tmp_path, tin
     """--dry_run generates and curates, prints the teacher's pass rate, every arm's size and the power statement,
     warns about answers longer than the evaluation's budget, and trains nothing; the arithmetic source and a training
     question style of its own are used."""
+    from openr1_data.experiments.power import planned_mdd
     from openr1_data.prompts.styles import R1_SYSTEM
-    from openr1_data.teach.power import planned_mdd
 
     config = recipe(tmp_path, tiny_model_dir)
     argv = ["--config", str(config), "--dry_run", "--problems", "arithmetic", "--arithmetic_high", "6",
@@ -228,8 +228,8 @@ def test_every_step_of_the_budget_trains_at_a_nonzero_learning_rate(tmp_path, st
     import torch
     from transformers import get_scheduler
 
-    from openr1_data.teach.config import TeachConfig
-    from openr1_data.teach.runner import sft_args
+    from openr1_data.experiments.config import TeachConfig
+    from openr1_data.experiments.runner import sft_args
 
     args = sft_args(TeachConfig(train_steps=steps, student_model="unused"), 0, tmp_path)
     param = torch.nn.Parameter(torch.zeros(1))
@@ -255,7 +255,7 @@ def test_selection_arms_are_named_curations_of_the_same_traces(tmp_path):
     from openr1_data.curate.filters import FilterConfig
     from openr1_data.curate.selection import SelectionConfig
     from openr1_data.curate.verify import VerifyConfig
-    from openr1_data.teach.arms import SELECTION_ARMS, CurationSettings, build_arms
+    from openr1_data.experiments.arms import SELECTION_ARMS, CurationSettings, build_arms
     from tests.test_selection import CORPUS, verified_corpus
 
     traces = verified_corpus().remove_columns(["correct", "verify_error"])  # the arms verify them
@@ -284,8 +284,8 @@ def test_selection_arms_are_named_curations_of_the_same_traces(tmp_path):
 
 def test_a_folder_written_before_a_field_existed_resumes_unless_the_field_leaves_its_default(tmp_path):
     from openr1_data.curate.selection import SelectionConfig
-    from openr1_data.teach.config import TeachConfig
-    from openr1_data.teach.settings import SETTINGS, check_settings
+    from openr1_data.experiments.config import TeachConfig
+    from openr1_data.experiments.settings import SETTINGS, check_settings
 
     configs = [SelectionConfig(), TeachConfig()]
     check_settings(tmp_path, configs)

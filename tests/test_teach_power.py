@@ -1,4 +1,4 @@
-"""The teach experiment's power statement (openr1_data/teach/power.py) against a simulation of the design: arms
+"""The teach experiment's power statement (openr1_data/experiments/power.py) against a simulation of the design: arms
 trained with several seeds (each seed shifts all of its answers), evaluated on the same problems."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openr1_data.teach.power import (
+from openr1_data.experiments.power import (
     difference_se,
     mdd,
     measured_se,

@@ -17,9 +17,9 @@ import pytest
 
 from openr1_data.cli import main as cli_main
 from openr1_data.io import read_dataset
-from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.bundled import bundled_problems
-from openr1_data.training.data import read_training_source
+from openr1_data.sources.eval_benchmarks import load_benchmark
+from openr1_data.train.data import read_training_source
 from tests.scripted_openai import ScriptedOpenAIServer
 
 BASE = bundled_problems(12)

@@ -24,17 +24,17 @@ from openr1_data.config import parse_config
 from openr1_data.curate.rlt_scoring import RLTReward, RLTRewardConfig
 from openr1_data.funnel import PipelineRecord
 from openr1_data.io import write_dataset
-from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
-from openr1_data.training.configs import GRPOConfig, GRPOScriptArguments
-from openr1_data.training.data import (
+from openr1_data.train.chat_template import load_tokenizer, prepare_tokenizer
+from openr1_data.train.configs import GRPOConfig, GRPOScriptArguments
+from openr1_data.train.data import (
     GRPO_CONFIGS,
     build_grpo_prompts,
     load_training_data,
     trained_config,
     warn_think_prefill,
 )
-from openr1_data.training.rewards import build_reward_funcs, check_reward_names, parse_params
-from openr1_data.training.setup import check_vllm, save_and_push, set_model_init_kwargs
+from openr1_data.train.rewards import build_reward_funcs, check_reward_names, parse_params
+from openr1_data.train.setup import check_vllm, save_and_push, set_model_init_kwargs
 
 logger = logging.getLogger("openr1_data.train.grpo")
 

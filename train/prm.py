@@ -1,5 +1,5 @@
 """Train a process reward model (PRM) on step-labelled traces: a causal LM with a token-classification head that
-scores the last token of each reasoning step (`openr1_data/training/prm.py`, on `transformers.Trainer`).
+scores the last token of each reasoning step (`openr1_data/train/prm.py`, on `transformers.Trainer`).
 
 Data: the `prm` config publishing writes (TRL's stepwise supervision: prompt, completions = steps, labels = one
 bool per step), from a local folder or the Hub. Evaluation reports step-level accuracy and F1 on the `test` split,
@@ -23,14 +23,14 @@ from trl import ModelConfig
 from openr1_data.cli import run_command
 from openr1_data.config import parse_config
 from openr1_data.teachers.threads import set_torch_threads
-from openr1_data.training.prm import (
+from openr1_data.train.prm import (
     PRMConfig,
     PRMDataArguments,
     build_prm_trainer,
     load_prm_data,
     load_prm_model,
 )
-from openr1_data.training.setup import resolve_model_path, save_and_push, torch_cuda_available
+from openr1_data.train.setup import resolve_model_path, save_and_push, torch_cuda_available
 
 logger = logging.getLogger("openr1_data.train.prm")
 

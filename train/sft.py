@@ -19,8 +19,8 @@ from trl import ModelConfig
 
 from openr1_data.cli import run_command
 from openr1_data.config import parse_config
-from openr1_data.training.configs import DataArguments, SFTConfig
-from openr1_data.training.sft import train_sft
+from openr1_data.train.configs import DataArguments, SFTConfig
+from openr1_data.train.sft import train_sft
 
 # Kept for scripts that import it: `main` is the library's `train_sft`.
 main = train_sft

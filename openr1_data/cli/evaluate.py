@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from openr1_data.config import parse_config
-from openr1_data.training.evaluation import EvalConfig, evaluate, markdown_table
+from openr1_data.train.evaluation import EvalConfig, evaluate, markdown_table
 
 
 def main(argv: list[str]) -> int:

@@ -5,7 +5,7 @@ parsed values are cached by text so each gold is parsed once; math-verify's sign
 parse and comparison (they need the main thread of a process, so `verify.py` runs rows in worker processes).
 A timeout is never cached: it says how busy the machine was, not what the text is, so the next call tries again.
 Which `\\boxed{}` answers count is decided before this module (`text.final_answer`, used by the style parsers).
-The verdict names (`GOLD_MISSING`, `NO_ANSWER`, ...) live in `openr1_data.judgements`.
+The verdict names (`GOLD_MISSING`, `NO_ANSWER`, ...) live in `openr1_data.verdicts`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openr1_data.curate.text_answers import is_prose, same_text, text_gold
-from openr1_data.judgements import (
+from openr1_data.verdicts import (
     ANSWER_UNPARSEABLE,
     GOLD_MISSING,
     GOLD_TIMEOUT,

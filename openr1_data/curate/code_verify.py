@@ -36,9 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from openr1_data.curate import sandbox as sb
-from openr1_data.judgements import Judgement
 from openr1_data.prompts.code_blocks import last_code_block
 from openr1_data.sources.code_problems import BadTests, FunctionTests, StdioTests, Tests, read_tests
+from openr1_data.verdicts import Verdict
 
 NO_CODE = "no_code"
 SYNTAX_ERROR = "syntax_error"
@@ -94,17 +94,17 @@ class CodeVerdict:
         return self.error is None and self.tests_total > 0 and self.tests_passed == self.tests_total
 
 
-def judge_code(verdict: CodeVerdict, *, binary: bool = False) -> Judgement:
-    """The verdict as a `Judgement`: score = share of tests passed (`binary`: 1 when all passed, else 0), None when
+def judge_code(verdict: CodeVerdict, *, binary: bool = False) -> Verdict:
+    """The verdict as a `Verdict`: score = share of tests passed (`binary`: 1 when all passed, else 0), None when
     unknown; reason None when correct, else the error or "incorrect". The `code` and `binary_code` rewards."""
     correct = verdict.correct
     if correct is None:
-        return Judgement(None, verdict.error or "unverified")
+        return Verdict(None, verdict.error or "unverified")
     if binary or verdict.tests_total == 0:
         score = 1.0 if correct else 0.0
     else:
         score = verdict.tests_passed / verdict.tests_total
-    return Judgement(score, None if correct else (verdict.error or "incorrect"))
+    return Verdict(score, None if correct else (verdict.error or "incorrect"))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Checks, in the order a trace is tested (its first failing check is its rejection reason):
 
-| check | judgement (`judgements.py`) | reasons | reward with the same verdict |
+| check | judgement (`verdicts.py`) | reasons | reward with the same verdict |
 |---|---|---|---|
 | generation finished | `judge_finished` | `finish_length`, ... | - |
 | think block closed once, non-empty | `judge_think_block` | `no_think`, `unclosed_think`, `multiple_think_close`, `multiple_think_open`, `empty_think` (rlt: `..._explanation`) | `tag_count` (1.0) |
@@ -25,12 +25,15 @@ from datasets import Dataset
 from openr1_data.curate.answer_verifier import AnswerVerifier
 from openr1_data.curate.steps import STEP_LABELS, step_verdicts
 from openr1_data.funnel import StageResult, split_by_reason
-from openr1_data.judgements import (
+from openr1_data.procs import forked_children_die_with_us
+from openr1_data.schema import require_columns
+from openr1_data.text import final_answer
+from openr1_data.verdicts import (
     DEFAULT_MAX_REPETITION_SHARE,
     DEFAULT_MIN_LANGUAGE_SHARE,
     DEFAULT_REPETITION_NGRAM,
-    Judgement,
     TraceView,
+    Verdict,
     judge_answer_present,
     judge_explanation_answer,
     judge_explanation_grounding,
@@ -44,9 +47,6 @@ from openr1_data.judgements import (
     judge_think_block,
     view_trace,
 )
-from openr1_data.procs import forked_children_die_with_us
-from openr1_data.schema import require_columns
-from openr1_data.text import final_answer
 
 REASON_COLUMN = "_filter_reason"
 
@@ -154,7 +154,7 @@ def trace_reason(view: TraceView, config: FilterConfig, row: dict | None = None)
     if config.require_answer:
         judgements.append(lambda: judge_answer_present(view))
     if (config.min_tokens > 0 or max_tokens is not None) and tokens is None:
-        judgements.append(lambda: Judgement(None, "no_token_count"))
+        judgements.append(lambda: Verdict(None, "no_token_count"))
     elif config.min_tokens > 0 and tokens is not None:
         judgements.append(lambda: judge_min_length(tokens, config.min_tokens))
     if max_tokens is not None and tokens is not None:

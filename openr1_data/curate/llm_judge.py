@@ -18,7 +18,7 @@ The stage rejects nothing (selection does, on `correct`): its `StageResult` keep
 the policy without asking the judge again. Identical questions (same problem, gold and answer) are asked once.
 
 `JudgeClient` is the one client of a judge model (building it, batching, one greedy reply per question): this stage
-and the `llm_judge` GRPO reward (`training/rewards/model_based.py`) both ask through it.
+and the `llm_judge` GRPO reward (`train/rewards/model_based.py`) both ask through it.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from openr1_data.judgements import GOLD_MISSING, NO_ANSWER
 from openr1_data.prompts.choice_letters import LETTERS, choice_letters, extract_choice
+from openr1_data.verdicts import GOLD_MISSING, NO_ANSWER
 
 
 def gold_letter(gold: object, letters: str) -> str | None:

@@ -48,7 +48,6 @@ from openr1_data.config import parse_mapping
 from openr1_data.curate import selection_strategies as strategies
 from openr1_data.curate.difficulty import ratings_by_group
 from openr1_data.funnel import StageResult, split_by_reason
-from openr1_data.judgements import judge_accuracy
 from openr1_data.schema import (
     CORRECT,
     PROBLEM,
@@ -59,6 +58,7 @@ from openr1_data.schema import (
     arrow_column,
     require_columns,
 )
+from openr1_data.verdicts import judge_accuracy
 
 PASS_RATE = "pass_rate"
 KEEP_CHOICES = ("correct", "all", "incorrect")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from openr1_data.judgements import view_trace
+from openr1_data.verdicts import view_trace
 
 STEPS_STYLE = "steps"
 STEPS, STEP_LABELS, FIRST_ERROR_STEP = (
@@ -112,7 +112,7 @@ class TraceSteps:
 
 
 def view_steps(view: Any, prompt_style: str | None) -> TraceSteps:
-    """The steps of a trace given its `judgements.TraceView`: the reasoning (think block, RLT explanation), or
+    """The steps of a trace given its `verdicts.TraceView`: the reasoning (think block, RLT explanation), or
     the whole completion when there is none, segmented for the trace's prompt style."""
     text = view.reasoning_text or ""
     steps = segment_steps(text, segmentation_for(prompt_style))
@@ -484,7 +484,7 @@ def hard_labels(step_labels: Sequence[Mapping[str, Any]] | None) -> list[bool | 
 def step_verdicts(
     view: Any, row: Mapping[str, Any] | None = None, default_style: str = "r1"
 ) -> list[bool | None]:
-    """The per-step verdicts `judgements.judge_step_correctness` judges a trace on: the hard labels of its
+    """The per-step verdicts `verdicts.judge_step_correctness` judges a trace on: the hard labels of its
     `step_labels` column when a labeler wrote one, else the rule-based check of its steps."""
     row = row or {}
     labels = hard_labels(row.get(STEP_LABELS))

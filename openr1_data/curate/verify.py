@@ -9,7 +9,7 @@ How it scales (see benchmarks/verify.py):
   without a predicted answer. Results go into numpy arrays, never into per-row Python dicts.
 - Rows are processed sorted by (gold, answer), so each gold is parsed once (per worker) and identical answers
   are parsed and compared once: parsing is most of math-verify's cost. `AnswerVerifier` also parses faster with
-  identical results (see `judgements.py`).
+  identical results (see `verdicts.py`).
 - Chunks run in worker processes, where math-verify's signal-based timeouts work (main thread of each worker).
   A pathological expression times out per parse/comparison; a worker that crashes is replaced, its chunk re-run
   row by row in fresh processes, and only the row that kills a process is marked `worker_crashed`.
@@ -45,7 +45,6 @@ from openr1_data.curate.code_verify import CodeSettings, codes_of, verify_code
 from openr1_data.curate.gym_verify import gym_answer, gym_verdicts
 from openr1_data.curate.mcq import check_choices
 from openr1_data.funnel import StageResult, keep_every_row
-from openr1_data.judgements import VERIFY_ERRORS, WORKER_CRASHED
 from openr1_data.procs import watched_initializer
 from openr1_data.schema import (
     ANSWER,
@@ -68,6 +67,7 @@ from openr1_data.schema import (
 )
 from openr1_data.sources.domains import dataset_domains
 from openr1_data.text import final_answer
+from openr1_data.verdicts import VERIFY_ERRORS, WORKER_CRASHED
 
 
 @dataclass

@@ -36,7 +36,12 @@ from openr1_data.dedup.duplicates import quiet_progress
 from openr1_data.dedup.normalize import NORMALIZER_VERSION, WordHasher, hash_words_joined, ngram_hashes, words
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.schema import PROBLEM, ContractError, require_columns
-from openr1_data.sources.benchmarks import BenchmarkUnavailable, UnknownBenchmark, full_size, load_benchmark
+from openr1_data.sources.eval_benchmarks import (
+    BenchmarkUnavailable,
+    UnknownBenchmark,
+    full_size,
+    load_benchmark,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ class DecontaminationConfig:
     benchmarks: list[str] = field(
         default_factory=lambda: list(DEFAULT_BENCHMARKS),
         metadata={
-            "help": "benchmark names (see `openr1_data.sources.benchmarks.list_benchmarks()`), 'name@hub', "
+            "help": "benchmark names (see `openr1_data.sources.eval_benchmarks.list_benchmarks()`), 'name@hub', "
             "'name@packaged', or 'name=path/to/file.jsonl' for a local file"
         },
     )
@@ -208,7 +213,7 @@ def build_index(
         benchmark.column_names,
         ["item_id", "problem"],
         what="benchmark",
-        fix="Load benchmarks with openr1_data.sources.benchmarks.load_benchmark.",
+        fix="Load benchmarks with openr1_data.sources.eval_benchmarks.load_benchmark.",
     )
     if ngram_size < 1:
         raise ValueError(f"ngram_size must be >= 1, got {ngram_size}")

@@ -334,7 +334,7 @@ def _judged_by(kept: Dataset) -> list[dict[str, Any]] | None:
     "verified": its answer was given)."""
     if "prompt_style" not in kept.column_names:
         return None
-    from openr1_data.judgements import parser_kind
+    from openr1_data.verdicts import parser_kind
 
     domains = kept["domain"] if "domain" in kept.column_names else ["math"] * len(kept)
     counts: dict[tuple[str, str], int] = {}

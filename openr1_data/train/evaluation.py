@@ -1,7 +1,7 @@
 """Evaluate a model on math benchmarks: pass@1 averaged over k samples, maj@k, pass@k, length, finished share.
 
 Any model any teacher backend can run (a trained student folder, a Hub id, an OpenAI-compatible server) answers
-the items of benchmarks from the registry (`openr1_data.sources.benchmarks`: offline AIME 2024/2025 and MATH-500
+the items of benchmarks from the registry (`openr1_data.sources.eval_benchmarks`: offline AIME 2024/2025 and MATH-500
 subset, Hub sets online, `name=path` files). Generation is the project's resumable generation stage, so a killed
 evaluation resumes; answers are judged by the shared math-verify judgement (`openr1_data.curate.verify`), the same one the
 filters and the GRPO accuracy reward use. HumanEval is scored by running its tests in the code sandbox (pass@1 = the
@@ -26,8 +26,8 @@ from datasets import Dataset
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.generate.stage import GenerationConfig, build_teacher, generate_traces
 from openr1_data.schema import CODE, CORRECT, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_problem_id
-from openr1_data.sources.benchmarks import load_benchmark
 from openr1_data.sources.code_problems import HUMANEVAL_PACKAGE, humaneval_row, read_humaneval
+from openr1_data.sources.eval_benchmarks import load_benchmark
 from openr1_data.teachers import Teacher
 from openr1_data.text import last_boxed, split_think
 

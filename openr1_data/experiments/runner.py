@@ -20,11 +20,11 @@ from typing import Any
 
 from datasets import concatenate_datasets
 
+from openr1_data.experiments.arms import ArmData
+from openr1_data.experiments.config import TeachConfig
+from openr1_data.experiments.split import HELDOUT
 from openr1_data.io import read_dataset, write_dataset
-from openr1_data.teach.arms import ArmData
-from openr1_data.teach.config import TeachConfig
-from openr1_data.teach.split import HELDOUT
-from openr1_data.training.evaluation import EvalConfig, evaluate
+from openr1_data.train.evaluation import EvalConfig, evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def warmup_steps(train_steps: int) -> float:
 
 def sft_args(cfg: TeachConfig, seed: int, output_dir: Path) -> Any:
     """The trainer settings every arm gets: the step budget of packed rows, assistant-only loss, ChatML."""
-    from openr1_data.training.configs import SFTConfig
+    from openr1_data.train.configs import SFTConfig
 
     return SFTConfig(
         output_dir=str(output_dir),
@@ -120,8 +120,8 @@ def train_run(arm: ArmData, cfg: TeachConfig, seed: int, paths: RunPaths) -> dic
     """Train the student on the arm for the fixed budget; returns what the run saw (steps, tokens, loss)."""
     from trl import ModelConfig
 
-    from openr1_data.training.configs import DataArguments
-    from openr1_data.training.sft import train_sft
+    from openr1_data.train.configs import DataArguments
+    from openr1_data.train.sft import train_sft
 
     shutil.rmtree(paths.model, ignore_errors=True)  # a run killed while training starts over
     data = fill_budget(arm, cfg, seed, paths.data)

@@ -111,7 +111,7 @@ def model_card_context(
 def render_model_card(template: str | os.PathLike | None = None, **card: Any) -> str:
     """The README.md of a trained model folder: base model (as a Hub id when it has one), the data and the config
     trained on (with that data's funnel), the rewards and their weights, the settings, the final metrics; from
-    the packaged template (`training/templates/model_card.md.j2`) or `template`."""
+    the packaged template (`train/templates/model_card.md.j2`) or `template`."""
     return render_model_context(model_card_context(**card), template)
 
 
@@ -122,7 +122,7 @@ def render_model_context(context: dict[str, Any], template: str | os.PathLike | 
     source = (
         Path(template).read_text()
         if template is not None
-        else (resources.files("openr1_data.training") / "templates" / TEMPLATE_NAME).read_text()
+        else (resources.files("openr1_data.train") / "templates" / TEMPLATE_NAME).read_text()
     )
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
     return redact(env.from_string(source).render(**context))

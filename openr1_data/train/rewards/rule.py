@@ -1,4 +1,4 @@
-"""Rewards from the rules the filters apply (`judgements.py`): format, think tags, reasoning steps, repetition, length
+"""Rewards from the rules the filters apply (`verdicts.py`): format, think tags, reasoning steps, repetition, length
 and language. Pure functions of the completion (and its row): no model, no gold answer.
 """
 
@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from openr1_data.judgements import (
+from openr1_data.train.rewards.base import Reward, needed_tokens
+from openr1_data.verdicts import (
     DEFAULT_MAX_REPETITION_SHARE,
     DEFAULT_MIN_LANGUAGE_SHARE,
     DEFAULT_MIN_STEPS,
     DEFAULT_REPETITION_NGRAM,
-    Judgement,
     TraceView,
+    Verdict,
     judge_format,
     judge_language,
     judge_overlong,
@@ -21,7 +22,6 @@ from openr1_data.judgements import (
     judge_steps,
     judge_think_block,
 )
-from openr1_data.training.rewards.base import Reward, needed_tokens
 
 
 class FormatReward(Reward):
@@ -30,7 +30,7 @@ class FormatReward(Reward):
 
     name = "format"
 
-    def judge_one(self, view: TraceView) -> Judgement:
+    def judge_one(self, view: TraceView) -> Verdict:
         return judge_format(view)
 
 
@@ -39,7 +39,7 @@ class TagCountReward(Reward):
 
     name = "tag_count"
 
-    def judge_one(self, view: TraceView) -> Judgement:
+    def judge_one(self, view: TraceView) -> Verdict:
         return judge_think_block(view)
 
 
@@ -54,7 +54,7 @@ class ReasoningStepsReward(Reward):
             raise ValueError(f"min_steps must be >= 1, got {min_steps}")
         self.min_steps = min_steps
 
-    def judge_one(self, view: TraceView) -> Judgement:
+    def judge_one(self, view: TraceView) -> Verdict:
         return judge_steps(view.reasoning_text, self.min_steps)
 
 
@@ -80,7 +80,7 @@ class RepetitionPenaltyReward(Reward):
         self.max_repetition_share = max_repetition_share
         self.repetition_max_penalty = repetition_max_penalty
 
-    def judge_one(self, view: TraceView) -> Judgement:
+    def judge_one(self, view: TraceView) -> Verdict:
         return judge_repetition(
             view.completion,
             ngram_size=self.repetition_ngram_size,
@@ -108,7 +108,7 @@ class SoftOverlongReward(Reward):
         self.max_completion_len = max_completion_len
         self.soft_punish_cache = soft_punish_cache
 
-    def judge_one(self, view: TraceView) -> Judgement:
+    def judge_one(self, view: TraceView) -> Verdict:
         return judge_overlong(needed_tokens(view, self.name), self.max_completion_len, self.soft_punish_cache)
 
 
@@ -121,12 +121,12 @@ class LanguageReward(Reward):
         super().__init__(style)
         self.min_language_share = min_language_share
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         if "problem" not in columns:  # the dataset lacks the column: the same at every step
             raise ValueError("the language reward needs a `problem` column in the training dataset")
         return super().judge(completions, **columns)
 
-    def judge_one(self, view: TraceView) -> Judgement:
+    def judge_one(self, view: TraceView) -> Verdict:
         if not view.problem:
-            return Judgement(None, "no_problem")  # this row cannot be judged; TRL skips it
+            return Verdict(None, "no_problem")  # this row cannot be judged; TRL skips it
         return judge_language(view.problem, view.reasoning_text, self.min_language_share)

@@ -9,12 +9,12 @@ from typing import Any
 
 from datasets import Dataset
 
+from openr1_data.experiments.arms import ArmData
+from openr1_data.experiments.config import TeachConfig
+from openr1_data.experiments.power import plan_lines
+from openr1_data.experiments.runner import seeds_of
 from openr1_data.io import read_dataset
 from openr1_data.schema import CORRECT, PROBLEM_ID
-from openr1_data.teach.arms import ArmData
-from openr1_data.teach.config import TeachConfig
-from openr1_data.teach.power import plan_lines
-from openr1_data.teach.runner import seeds_of
 
 
 @dataclass
@@ -59,7 +59,7 @@ def longest_answers(arms: list[ArmData], student_model: str) -> dict[str, int]:
     """Per arm with data, the longest assistant turn it trains on, in the student's tokens."""
     from transformers import AutoTokenizer
 
-    from openr1_data.training.setup import resolve_model_path
+    from openr1_data.train.setup import resolve_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(student_model))
     longest = {}

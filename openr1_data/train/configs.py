@@ -11,7 +11,7 @@ from typing import Any
 import trl
 
 from openr1_data.schema import PROBLEM
-from openr1_data.training.chat_template import CHAT_TEMPLATES
+from openr1_data.train.chat_template import CHAT_TEMPLATES
 
 logger = logging.getLogger(__name__)
 

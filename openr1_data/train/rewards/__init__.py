@@ -1,7 +1,7 @@
-"""GRPO reward functions for TRL, built on the same judgements the filters use (`judgements.py`): the one reward
+"""GRPO reward functions for TRL, built on the same verdicts the filters use (`verdicts.py`): the one reward
 registry of the project.
 
-    from openr1_data.training.rewards import get_reward_funcs
+    from openr1_data.train.rewards import get_reward_funcs
     reward_funcs = get_reward_funcs(["accuracy", "format", "soft_overlong"], max_completion_len=1024)
 
 Names come from `REWARD_FUNCS` (the RLT teacher reward `rlt` and the `llm_judge` reward included), open-r1's names
@@ -13,15 +13,15 @@ language), `verified` (accuracy, cosine, length, code, multiple-choice, step cor
 process reward model, RLT) and `registry` (the one registry literal and the builders).
 """
 
-from openr1_data.training.rewards.base import Reward, RewardFn
-from openr1_data.training.rewards.model_based import (
+from openr1_data.train.rewards.base import Reward, RewardFn
+from openr1_data.train.rewards.model_based import (
     ANSWER_MATCH,
     RLT_REWARD,
     LLMJudgeReward,
     PRMReward,
     rlt_reward,
 )
-from openr1_data.training.rewards.registry import (
+from openr1_data.train.rewards.registry import (
     PARAM_ALIASES,
     REWARD_ALIASES,
     REWARD_FUNCS,
@@ -33,7 +33,7 @@ from openr1_data.training.rewards.registry import (
     parse_params,
     reward_params,
 )
-from openr1_data.training.rewards.rule import (
+from openr1_data.train.rewards.rule import (
     FormatReward,
     LanguageReward,
     ReasoningStepsReward,
@@ -41,7 +41,7 @@ from openr1_data.training.rewards.rule import (
     SoftOverlongReward,
     TagCountReward,
 )
-from openr1_data.training.rewards.verified import (
+from openr1_data.train.rewards.verified import (
     AccuracyReward,
     BinaryCodeReward,
     CodeReward,

@@ -81,7 +81,7 @@ def plan_lines(items: int, seeds: int, seed_sd: float, has_base: bool) -> list[s
     """The power statement made before any training (printed by --dry_run and written in the report)."""
     trained = planned_mdd(items, seeds, seeds, seed_sd)
     lines = [
-        f"Power (before training; alpha {ALPHA}, power {POWER}, normal approximation, openr1_data/teach/power.py): "
+        f"Power (before training; alpha {ALPHA}, power {POWER}, normal approximation, openr1_data/experiments/power.py): "
         f"{items} held-out problems, {seeds} seed(s) per trained arm, planning seed SD {100 * seed_sd:.1f} points "
         f"(--power_seed_sd), per-problem variance at its worst (0.25).",
         f"  two trained arms: the smallest detectable difference is {100 * trained:.1f} points",

@@ -1,6 +1,6 @@
 """The one reward registry: names (and open-r1's aliases) -> factories, and the builders TRL scripts call.
 
-    from openr1_data.training.rewards import get_reward_funcs
+    from openr1_data.train.rewards import get_reward_funcs
     reward_funcs = get_reward_funcs(["accuracy", "format", "soft_overlong"], max_completion_len=1024)
 
 A dotted path (`my_pkg.rewards.my_reward`) imports a reward function the user wrote, as TRL's `trl grpo` does.
@@ -17,9 +17,9 @@ from typing import Any, cast
 
 import yaml
 
-from openr1_data.training.rewards.base import RewardFn
-from openr1_data.training.rewards.model_based import RLT_REWARD, LLMJudgeReward, PRMReward, rlt_reward
-from openr1_data.training.rewards.rule import (
+from openr1_data.train.rewards.base import RewardFn
+from openr1_data.train.rewards.model_based import RLT_REWARD, LLMJudgeReward, PRMReward, rlt_reward
+from openr1_data.train.rewards.rule import (
     FormatReward,
     LanguageReward,
     ReasoningStepsReward,
@@ -27,7 +27,7 @@ from openr1_data.training.rewards.rule import (
     SoftOverlongReward,
     TagCountReward,
 )
-from openr1_data.training.rewards.verified import (
+from openr1_data.train.rewards.verified import (
     AccuracyReward,
     BinaryCodeReward,
     CodeReward,

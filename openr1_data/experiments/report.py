@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from openr1_data.experiments.config import TeachConfig
+from openr1_data.experiments.power import mdd, measured_se
+from openr1_data.experiments.runner import TRAINED, run_paths, seeds_of
+from openr1_data.experiments.split import HELDOUT
 from openr1_data.schema import CORRECT
 from openr1_data.secrets import redact_config
-from openr1_data.teach.config import TeachConfig
-from openr1_data.teach.power import mdd, measured_se
-from openr1_data.teach.runner import TRAINED, run_paths, seeds_of
-from openr1_data.teach.split import HELDOUT
-from openr1_data.training.evaluation import percentile_interval
+from openr1_data.train.evaluation import percentile_interval
 
 METRICS = ("correct", "finished", "closed_think", "boxed")
 LABELS = {"correct": "pass@1", "finished": "stopped on EOS", "closed_think": "closed think", "boxed": "boxed"}
@@ -215,7 +215,7 @@ def markdown(summary: dict[str, Any], cfg: TeachConfig) -> str:
     text += (
         "\nEvery pair of arms once, paired over problems (the later arm minus the earlier); detected: the 95% "
         "interval excludes 0. Detectable difference: the smallest difference this comparison finds 80% of the time "
-        "at the 5% level, from the measured seed and problem spread (openr1_data/teach/power.py). "
+        "at the 5% level, from the measured seed and problem spread (openr1_data/experiments/power.py). "
     )
     return text + " ".join(sentences) + "\n"
 

@@ -33,8 +33,8 @@ from openr1_data.schema import (
 from openr1_data.sources.domains import apply_problem_layout, row_domain
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.text import THINK_OPEN
-from openr1_data.training.chat_template import generation_prefill
-from openr1_data.training.configs import DataArguments
+from openr1_data.train.chat_template import generation_prefill
+from openr1_data.train.configs import DataArguments
 
 logger = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from openr1_data.curate.answer_verifier import DEFAULT_FALLBACK_CHARS, DEFAULT_TIMEOUT_SECONDS
-from openr1_data.judgements import (
-    Judgement,
+from openr1_data.train.rewards.base import Reward, needed_tokens, per_row, row_styles
+from openr1_data.verdicts import (
     TraceView,
+    Verdict,
     accuracy_inputs,
     cosine_score,
     judge_accuracy,
     kimi_length_scores,
 )
-from openr1_data.training.rewards.base import Reward, needed_tokens, per_row, row_styles
 
 
 class AccuracyReward(Reward):
@@ -73,7 +73,7 @@ class AccuracyReward(Reward):
         )
         return check_answers(golds, preds, finals, self.config)
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         views = self.views(completions, columns)
         return [judge_accuracy(ok, err) for ok, err in self.verdicts(views, columns)]
 
@@ -102,7 +102,7 @@ class CosineReward(AccuracyReward):
             "max_value_correct": cosine_max_value_correct,
         }
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         views = self.views(completions, columns)
         out = []
         for view, (ok, err) in zip(views, self.verdicts(views, columns), strict=True):
@@ -111,7 +111,7 @@ class CosineReward(AccuracyReward):
                 out.append(acc)
             else:
                 score = cosine_score(ok, needed_tokens(view, self.name), self.cosine_max_len, **self.values)
-                out.append(Judgement(score, acc.reason))
+                out.append(Verdict(score, acc.reason))
         return out
 
 
@@ -121,18 +121,18 @@ class LengthReward(AccuracyReward):
 
     name = "length"
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         views = self.views(completions, columns)
         verdicts = self.verdicts(views, columns)
         lengths = [v.tokens if v.tokens is not None else len(v.completion) for v in views]
         groups: dict[str, list[int]] = {}
         for i, key in enumerate(_group_keys(columns, len(views))):
             groups.setdefault(key, []).append(i)
-        out: list[Judgement | None] = [None] * len(views)
+        out: list[Verdict | None] = [None] * len(views)
         for idx in groups.values():
             scores = kimi_length_scores([lengths[i] for i in idx], [verdicts[i][0] for i in idx])
             for i, score in zip(idx, scores, strict=True):
-                out[i] = Judgement(score, judge_accuracy(*verdicts[i]).reason)
+                out[i] = Verdict(score, judge_accuracy(*verdicts[i]).reason)
         return out  # type: ignore[return-value]
 
 
@@ -208,7 +208,7 @@ class CodeReward(Reward):
         )
         self.settings.limits()  # validate now, not at the first training step
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         from openr1_data.curate.code_verify import codes_of, judge_code, verify_code
 
         tests = columns.get("tests")
@@ -235,9 +235,9 @@ class StepCorrectnessReward(Reward):
 
     name = "step_correctness"
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         from openr1_data.curate.steps import step_verdicts
-        from openr1_data.judgements import judge_step_correctness
+        from openr1_data.verdicts import judge_step_correctness
 
         styles = row_styles(columns, len(completions), self.style)
         views = self.views(completions, columns)
@@ -254,7 +254,7 @@ class ReasoningGymReward(Reward):
 
     name = "reasoning_gym"
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         from openr1_data.curate.gym_verify import gym_answer, gym_scores
         from openr1_data.schema import GYM_ENTRY
 
@@ -267,6 +267,6 @@ class ReasoningGymReward(Reward):
         views = self.views(completions, columns)
         answers = [gym_answer(v.parsed.predicted_answer, v.parsed.final) for v in views]
         return [
-            Judgement(score, None if score is None or score >= 1.0 else "incorrect")
+            Verdict(score, None if score is None or score >= 1.0 else "incorrect")
             for score in gym_scores(list(entries), answers)
         ]

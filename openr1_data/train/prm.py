@@ -29,8 +29,8 @@ from openr1_data.curate.prm_scoring import (
 )
 from openr1_data.publish.prm import PRM_CONFIG
 from openr1_data.schema import PROBLEM_ID, ContractError, iter_rows, require_columns
-from openr1_data.training.configs import _bf16_fallback, _num_threads_field
-from openr1_data.training.data import read_training_source
+from openr1_data.train.configs import _bf16_fallback, _num_threads_field
+from openr1_data.train.data import read_training_source
 
 IGNORE_INDEX = -100
 PRM_COLUMNS = ("prompt", "completions", "labels")

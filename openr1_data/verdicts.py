@@ -1,6 +1,6 @@
-"""Per-trace judgements: the single source of truth for "is this trace correct / well formed / usable".
+"""Per-trace verdicts: the single source of truth for "is this trace correct / well formed / usable".
 
-Every judgement is a pure function of one trace that returns a `Judgement(score, reason)`:
+Every verdict is a pure function of one trace that returns a `Verdict(score, reason)`:
 
 - `reason` is None when the trace passes, else a short rejection reason. The filters (`filters.py`,
   `selection.py`) reject a trace exactly when the reason is not None.
@@ -10,7 +10,7 @@ Because both sides call the same function on the same parsed view of a trace, a 
 disagree. Completions are parsed by the prompt style's own parser (`prompts/styles.py`), the one generation used.
 
 The math answer check itself (math-verify with caches and timeouts) is `curate/answer_verifier.py`; this module
-only names its verdicts (`GOLD_MISSING`, `NO_ANSWER`, ...) and turns one into a `Judgement` (`judge_accuracy`).
+only names its verdicts (`GOLD_MISSING`, `NO_ANSWER`, ...) and turns one into a `Verdict` (`judge_accuracy`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ DEFAULT_MIN_STEPS = 3
 
 
 @dataclass(frozen=True)
-class Judgement:
+class Verdict:
     """The verdict on one trace: `score` for the reward, `reason` (None = pass) for the filter."""
 
     score: float | None
@@ -80,7 +80,7 @@ def completion_text(completion: Any) -> str:
 
 @dataclass(frozen=True)
 class TraceView:
-    """One trace as every judgement sees it: raw text, parser output and the columns judgements use."""
+    """One trace as every verdict sees it: raw text, parser output and the columns verdicts use."""
 
     completion: str
     kind: str
@@ -125,7 +125,7 @@ def view_trace(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Format judgements
+# Format verdicts
 # --------------------------------------------------------------------------------------------------------------
 
 _THINK_TAGS = (THINK_OPEN, THINK_CLOSE, "think")
@@ -136,7 +136,7 @@ _TAGS = {
 }
 
 
-def judge_think_block(view: TraceView) -> Judgement:
+def judge_think_block(view: TraceView) -> Verdict:
     """Think block (r1) or explanation (rlt) opened at most once, closed exactly once, and not empty.
 
     Score (the `tag_count` reward): the share of those three conditions that hold, so 1.0 exactly when it passes;
@@ -150,67 +150,67 @@ def judge_think_block(view: TraceView) -> Judgement:
     score = sum(conditions) / len(conditions)
     if closes == 0:
         if name == "think" and opens == 0:  # every think-block style (r1, answer_tag, r1_code, mcq)
-            return Judgement(score, "no_think")
-        return Judgement(score, f"unclosed_{name}")
+            return Verdict(score, "no_think")
+        return Verdict(score, f"unclosed_{name}")
     if closes > 1:
-        return Judgement(score, f"multiple_{name}_close")
+        return Verdict(score, f"multiple_{name}_close")
     if opens > 1:
-        return Judgement(score, f"multiple_{name}_open")
+        return Verdict(score, f"multiple_{name}_open")
     if not nonempty:
-        return Judgement(score, f"empty_{name}")
-    return Judgement(1.0)
+        return Verdict(score, f"empty_{name}")
+    return Verdict(1.0)
 
 
-def judge_answer_present(view: TraceView) -> Judgement:
+def judge_answer_present(view: TraceView) -> Verdict:
     """A final answer is present: a `\\boxed{}` after the think block (r1), one non-empty `<answer>` block
     (answer_tag), the reference solution (rlt), a fenced Python block (r1_code), a choice's letter (mcq)."""
     if view.kind == "rlt":
         ok = bool((view.parsed.final or "").strip())
-        return Judgement(1.0) if ok else Judgement(0.0, "empty_solution")
+        return Verdict(1.0) if ok else Verdict(0.0, "empty_solution")
     if view.kind == "answer_tag":
         _, issue = answer_block(view.parsed.final or "")
-        return Judgement(1.0) if issue is None else Judgement(0.0, issue)
+        return Verdict(1.0) if issue is None else Verdict(0.0, issue)
     ok = bool((view.parsed.predicted_answer or "").strip())
-    return Judgement(1.0) if ok else Judgement(0.0, MISSING_ANSWER_ISSUES.get(view.kind, "no_boxed_answer"))
+    return Verdict(1.0) if ok else Verdict(0.0, MISSING_ANSWER_ISSUES.get(view.kind, "no_boxed_answer"))
 
 
-def judge_format(view: TraceView) -> Judgement:
+def judge_format(view: TraceView) -> Verdict:
     """Well-formed output for its style: the think-block check and the answer check both pass (score 1 or 0)."""
-    for judgement in (judge_think_block(view), judge_answer_present(view)):
-        if not judgement.passed:
-            return Judgement(0.0, judgement.reason)
-    return Judgement(1.0)
+    for verdict in (judge_think_block(view), judge_answer_present(view)):
+        if not verdict.passed:
+            return Verdict(0.0, verdict.reason)
+    return Verdict(1.0)
 
 
-def judge_finished(view: TraceView) -> Judgement:
+def judge_finished(view: TraceView) -> Verdict:
     """The generation ended on its own (`finish_reason == "stop"`), not at the token limit."""
     if view.finish_reason == "stop":
-        return Judgement(1.0)
-    return Judgement(0.0, f"finish_{view.finish_reason or 'unknown'}")
+        return Verdict(1.0)
+    return Verdict(0.0, f"finish_{view.finish_reason or 'unknown'}")
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Length judgements
+# Length verdicts
 # --------------------------------------------------------------------------------------------------------------
 
 
-def judge_min_length(tokens: int, min_tokens: int) -> Judgement:
+def judge_min_length(tokens: int, min_tokens: int) -> Verdict:
     """At least `min_tokens` completion tokens."""
-    return Judgement(1.0) if tokens >= min_tokens else Judgement(0.0, "too_short")
+    return Verdict(1.0) if tokens >= min_tokens else Verdict(0.0, "too_short")
 
 
-def judge_overlong(tokens: int, max_tokens: int, soft_cache: int = 0) -> Judgement:
+def judge_overlong(tokens: int, max_tokens: int, soft_cache: int = 0) -> Verdict:
     """DAPO soft overlong punishment (Eq. 13) and the hard length bound.
 
     Score: 0 up to `max_tokens - soft_cache`, then a linear ramp down to -1 at `max_tokens`, -1 beyond.
     Reason "too_long" exactly when `tokens > max_tokens` (the region DAPO punishes fully).
     """
     if tokens > max_tokens:
-        return Judgement(-1.0, "too_long")
+        return Verdict(-1.0, "too_long")
     start = max_tokens - soft_cache
     if tokens <= start or soft_cache <= 0:
-        return Judgement(0.0)
-    return Judgement((start - tokens) / soft_cache)
+        return Verdict(0.0)
+    return Verdict((start - tokens) / soft_cache)
 
 
 def kimi_length_scores(lengths: list[int], correct: list[bool | None]) -> list[float | None]:
@@ -250,7 +250,7 @@ def cosine_score(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Quality judgements
+# Quality verdicts
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -284,7 +284,7 @@ def judge_repetition(
     ngram_size: int = DEFAULT_REPETITION_NGRAM,
     max_share: float = DEFAULT_MAX_REPETITION_SHARE,
     max_penalty: float = -1.0,
-) -> Judgement:
+) -> Verdict:
     """Degenerate repetition: rejected when the share of repeated token n-grams exceeds `max_share`.
 
     Score: 0 up to `max_share`, then linear down to `max_penalty` at share 1 (with `max_share=0` this is the
@@ -292,8 +292,8 @@ def judge_repetition(
     """
     share = repetition_share(text, ngram_size)
     if share <= max_share:  # (max_share >= 1 switches the check off)
-        return Judgement(0.0)
-    return Judgement(max_penalty * (share - max_share) / (1.0 - max_share), "repetitive")
+        return Verdict(0.0)
+    return Verdict(max_penalty * (share - max_share) / (1.0 - max_share), "repetitive")
 
 
 _STEP_MARKERS = re.compile(
@@ -310,13 +310,13 @@ def count_steps(text: str) -> int:
     return max(markers, paragraphs if paragraphs > 1 else 0)
 
 
-def judge_steps(text: str, min_steps: int = DEFAULT_MIN_STEPS) -> Judgement:
+def judge_steps(text: str, min_steps: int = DEFAULT_MIN_STEPS) -> Verdict:
     """At least `min_steps` reasoning steps. Score: min(1, steps / min_steps) (open-r1's reasoning_steps)."""
     if min_steps <= 0:
-        return Judgement(1.0)
+        return Verdict(1.0)
     steps = count_steps(text)
     score = min(1.0, steps / min_steps)
-    return Judgement(score) if steps >= min_steps else Judgement(score, "too_few_steps")
+    return Verdict(score) if steps >= min_steps else Verdict(score, "too_few_steps")
 
 
 # Unicode script ranges of letters; everything not listed (digits, punctuation, math symbols) is ignored.
@@ -350,16 +350,16 @@ def script_counts(text: str) -> dict[str, int]:
     return counts
 
 
-def judge_language(problem: str, text: str, min_share: float = DEFAULT_MIN_LANGUAGE_SHARE) -> Judgement:
+def judge_language(problem: str, text: str, min_share: float = DEFAULT_MIN_LANGUAGE_SHARE) -> Verdict:
     """The reasoning is written in the problem's script: at least `min_share` of its letters are in the
     problem's dominant script (a Chinese problem answered in English reasoning fails)."""
     expected = script_counts(problem)
     written = script_counts(text)
     if not expected or not written:
-        return Judgement(1.0)  # nothing to compare (numbers only, or an empty reasoning caught elsewhere)
+        return Verdict(1.0)  # nothing to compare (numbers only, or an empty reasoning caught elsewhere)
     script = max(expected, key=lambda name: expected[name])
     share = written.get(script, 0) / sum(written.values())
-    return Judgement(1.0) if share >= min_share else Judgement(0.0, "language_mismatch")
+    return Verdict(1.0) if share >= min_share else Verdict(0.0, "language_mismatch")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -385,17 +385,17 @@ VERIFY_ERRORS = (
 )
 
 
-def judge_accuracy(correct: bool | None, error: str | None = None) -> Judgement:
+def judge_accuracy(correct: bool | None, error: str | None = None) -> Verdict:
     """Accuracy from a math-verify verdict: 1.0 correct, 0.0 wrong, None unknown (TRL skips None rewards).
 
     Reason: None when correct, "incorrect" (or the specific cause, e.g. "no_answer") when wrong, the cause when
     unknown. `selection.py` rejects on it; the `accuracy` reward returns the score.
     """
     if correct is None:
-        return Judgement(None, error or "unverified")
+        return Verdict(None, error or "unverified")
     if correct:
-        return Judgement(1.0)
-    return Judgement(0.0, error or "incorrect")
+        return Verdict(1.0)
+    return Verdict(0.0, error or "incorrect")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -403,12 +403,12 @@ def judge_accuracy(correct: bool | None, error: str | None = None) -> Judgement:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def judge_rubric_score(parsed: ParsedCompletion, max_score: float) -> Judgement:
+def judge_rubric_score(parsed: ParsedCompletion, max_score: float) -> Verdict:
     """A rubric judge's reply as parsed by its style (`parse_score`): score / max_score in [0, 1], or None with the
     parse issue (an explanation instead of a number, an unclosed think block) - never a guess."""
     if parsed.parse_issue is not None or parsed.predicted_answer is None:
-        return Judgement(None, parsed.parse_issue or "unparseable_score")
-    return Judgement(float(parsed.predicted_answer) / max_score)
+        return Verdict(None, parsed.parse_issue or "unparseable_score")
+    return Verdict(float(parsed.predicted_answer) / max_score)
 
 
 def accuracy_inputs(view: TraceView) -> tuple[str | None, str | None, str | None]:
@@ -426,18 +426,18 @@ def numbers_in(text: str) -> set[str]:
 
 def judge_explanation_grounding(
     explanation: str, solution: str, gold: str | None, min_share: float
-) -> Judgement:
+) -> Verdict:
     """An RLT explanation against the numbers its reference solution works with (every number of the solution
     except the final answer): an explanation that uses fewer than `min_share` of them does not explain that
     solution ("The answer is 11.", "a classic logic puzzle"). Solutions without such numbers pass unjudged."""
     working = numbers_in(solution) - numbers_in(gold or "")
     if not working:
-        return Judgement(None)
+        return Verdict(None)
     share = len(working & numbers_in(explanation)) / len(working)
-    return Judgement(share, None if share >= min_share else "rlt_ungrounded")
+    return Verdict(share, None if share >= min_share else "rlt_ungrounded")
 
 
-def judge_explanation_answer(agrees: bool | None) -> Judgement:
+def judge_explanation_answer(agrees: bool | None) -> Verdict:
     """An RLT explanation against its reference solution: the answer the explanation states (`agrees`: the
     math-verify verdict of that answer against the gold; None when it states none or it cannot be compared).
 
@@ -445,8 +445,8 @@ def judge_explanation_answer(agrees: bool | None) -> Judgement:
     explanation itself concludes says whether it explains that solution or argues for another answer.
     """
     if agrees is False:
-        return Judgement(0.0, "rlt_answer_mismatch")
-    return Judgement(None if agrees is None else 1.0)
+        return Verdict(0.0, "rlt_answer_mismatch")
+    return Verdict(None if agrees is None else 1.0)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -454,7 +454,7 @@ def judge_explanation_answer(agrees: bool | None) -> Judgement:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def judge_step_correctness(step_ok: Sequence[bool | None] | None) -> Judgement:
+def judge_step_correctness(step_ok: Sequence[bool | None] | None) -> Verdict:
     """A trace from the verdicts on its reasoning steps (`curate/steps.py` rules, or `step_labels` from a labeler):
     True = correct, False = wrong, None = not judged.
 
@@ -463,7 +463,7 @@ def judge_step_correctness(step_ok: Sequence[bool | None] | None) -> Judgement:
     """
     verdicts = list(step_ok or [])
     if False in verdicts:
-        return Judgement(verdicts.index(False) / len(verdicts), "wrong_step")
+        return Verdict(verdicts.index(False) / len(verdicts), "wrong_step")
     if not any(v is True for v in verdicts):
-        return Judgement(None)
-    return Judgement(1.0)
+        return Verdict(None)
+    return Verdict(1.0)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from openr1_data.judgements import Judgement, TraceView, view_trace
 from openr1_data.text import gold_answer
+from openr1_data.verdicts import TraceView, Verdict, view_trace
 
 RewardFn = Callable[..., Sequence[float | None]]
 
@@ -48,11 +48,11 @@ class Reward:
             views.append(view_trace(row, completion=completion, tokens=tokens, default_style=self.style))
         return views
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         """The full verdicts (score and rejection reason); `__call__` returns their scores."""
         return [self.judge_one(view) for view in self.views(completions, columns)]
 
-    def judge_one(self, view: TraceView) -> Judgement:
+    def judge_one(self, view: TraceView) -> Verdict:
         raise NotImplementedError
 
     def __call__(self, completions: Sequence[Any], **columns: Any) -> list[float | None]:

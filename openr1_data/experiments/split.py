@@ -17,7 +17,7 @@ from datasets import Dataset
 from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate
 from openr1_data.funnel import StageResult
 from openr1_data.schema import ANSWER, PROBLEM, PROBLEM_ID, iter_rows
-from openr1_data.sources.benchmarks import load_benchmark
+from openr1_data.sources.eval_benchmarks import load_benchmark
 
 HELDOUT = "heldout"  # the held-out split's benchmark name in reports
 

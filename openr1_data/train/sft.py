@@ -1,5 +1,5 @@
 """Supervised fine-tuning of a student with TRL's `SFTTrainer` (open-r1 style): the one implementation that
-`train/sft.py` and the teach experiment (`openr1_data.teach`) both run.
+`train/sft.py` and the teach experiment (`openr1_data.experiments`) both run.
 
 The chat template keeps `<think>` blocks, the EOS token is the template's end-of-turn token (so the student learns
 to stop), and `assistant_only_loss` needs a template with `{% generation %}` markers (`chat_template: chatml`).
@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from openr1_data.training.chat_template import load_tokenizer, prepare_tokenizer
-from openr1_data.training.configs import DataArguments, SFTConfig
-from openr1_data.training.data import SFT_CONFIGS, load_sft_dataset, trained_config
-from openr1_data.training.setup import save_and_push, set_model_init_kwargs
+from openr1_data.train.chat_template import load_tokenizer, prepare_tokenizer
+from openr1_data.train.configs import DataArguments, SFTConfig
+from openr1_data.train.data import SFT_CONFIGS, load_sft_dataset, trained_config
+from openr1_data.train.setup import save_and_push, set_model_init_kwargs
 
 logger = logging.getLogger(__name__)
 

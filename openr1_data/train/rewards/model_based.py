@@ -11,8 +11,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from openr1_data.judgements import Judgement, TraceView, judge_rubric_score
-from openr1_data.training.rewards.base import Reward, RewardFn, per_row, prompt_texts, row_styles
+from openr1_data.train.rewards.base import Reward, RewardFn, per_row, prompt_texts, row_styles
+from openr1_data.verdicts import TraceView, Verdict, judge_rubric_score
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class LLMJudgeReward(Reward):
         judgement = judge_rubric_score(get_style(self.judge_prompt_style).parse(reply, {}), RUBRIC_MAX_SCORE)
         return judgement.score, judgement.reason
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         views = self.views(completions, columns)
         prompts = prompt_texts(columns, len(views))
         rows = [{k: v[i] for k, v in columns.items() if per_row(v, len(views))} for i in range(len(views))]
@@ -167,9 +167,9 @@ class LLMJudgeReward(Reward):
         out = []
         for key in keys:
             if key is None:
-                out.append(Judgement(None, "nothing_to_judge"))
+                out.append(Verdict(None, "nothing_to_judge"))
             else:
-                out.append(Judgement(*known[key]))
+                out.append(Verdict(*known[key]))
         return out
 
     def _ask(
@@ -225,7 +225,7 @@ class PRMReward(Reward):
         self.prm_model, self.prm_aggregate = prm_model, prm_aggregate
         self._scorer = PRMScorer(prm_model, device=prm_device, batch_size=prm_batch_size)
 
-    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Judgement]:
+    def judge(self, completions: Sequence[Any], **columns: Any) -> list[Verdict]:
         from openr1_data.curate.prm_scoring import aggregate
         from openr1_data.curate.steps import view_steps
 
@@ -237,4 +237,4 @@ class PRMReward(Reward):
         views = self.views(completions, columns)
         steps = [view_steps(v, s).texts() for v, s in zip(views, styles, strict=True)]
         scores = self._scorer.score(prompts, steps)
-        return [Judgement(aggregate(s, self.prm_aggregate)) for s in scores]
+        return [Verdict(aggregate(s, self.prm_aggregate)) for s in scores]

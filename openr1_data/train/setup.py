@@ -1,5 +1,5 @@
 """The rest of what `train/sft.py` and `train/grpo.py` share: model paths and init kwargs, saving and pushing,
-the vLLM check. Rewards by name (the one registry, `rlt` included) are `openr1_data.training.rewards`.
+the vLLM check. Rewards by name (the one registry, `rlt` included) are `openr1_data.train.rewards`.
 
 Configs are in `configs.py`, chat templates in `chat_template.py`, data in `data.py`.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from openr1_data.teachers.threads import set_torch_threads
-from openr1_data.training.model_card import final_metrics, write_model_card
+from openr1_data.train.model_card import final_metrics, write_model_card
 
 # -------------------------------------------------------------------------------------------------- models
 
