@@ -5,11 +5,18 @@ rejected rows (with `rejected_stage` and `rejected_reason` columns), the counts,
 it measured: its `<stage>_report.json`). Filtering stages call `split_by_reason` with one reason per row (None =
 keep); stages that only add columns (verify, judge, label_steps, summarize) pass every row's reason as None.
 The pipeline records each result in a `Funnel`, which is saved as JSON and rendered into the dataset card.
+
+The funnel also holds what each step cost (`StepCost`: wall time, CPU seconds, GPU seconds, tokens in and out),
+measured by a `CostMeter` from one step's end to the next: a CLI command (which may run several stages, e.g.
+`filter+select`) or a pipeline's `record`. The card turns them into money with the prices a user gives.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -89,22 +96,87 @@ def keep_every_row(dataset: Dataset, stage: str, report: ReportT = None) -> Stag
 
 
 @dataclass
+class StepCost:
+    """What one step of a chain spent: wall seconds, CPU seconds (this process and the children it waited for:
+    sandboxes, verify workers), GPU seconds (wall time x the GPUs the process held; None without a GPU), and the
+    teacher's tokens in (prompts) and out (completions; a hosted teacher's own usage counts), None where the step
+    made no model calls."""
+
+    step: str
+    wall_s: float
+    cpu_s: float
+    gpu_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _gpus_held() -> int:
+    """GPUs this process can use, without importing torch when the step never did (no GPU work then)."""
+    torch = sys.modules.get("torch")
+    try:
+        return torch.cuda.device_count() if torch is not None and torch.cuda.is_available() else 0
+    except Exception:  # a broken CUDA setup: report no GPU time rather than fail the stage
+        return 0
+
+
+class CostMeter:
+    """Measures steps one after another: `lap(step)` closes the interval since the last lap (or the start)."""
+
+    def __init__(self) -> None:
+        self._wall = time.perf_counter()
+        self._cpu = _cpu_seconds()
+
+    def lap(self, step: str, tokens_in: int | None = None, tokens_out: int | None = None) -> StepCost:
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        gpus = _gpus_held()
+        cost = StepCost(
+            step,
+            round(wall - self._wall, 3),
+            round(cpu - self._cpu, 3),
+            round((wall - self._wall) * gpus, 3) if gpus else None,
+            tokens_in,
+            tokens_out,
+        )
+        self._wall, self._cpu = wall, cpu
+        return cost
+
+
+def report_tokens(report: object) -> tuple[int | None, int | None]:
+    """(tokens in, tokens out) of a stage's report when the stage called a model (its report has
+    `prompt_tokens` / `completion_tokens`, as generation's summary does), else (None, None)."""
+    tokens_in, tokens_out = getattr(report, "prompt_tokens", None), getattr(report, "completion_tokens", None)
+    return (tokens_in, tokens_out) if isinstance(tokens_out, int) else (None, None)
+
+
+@dataclass
 class Funnel:
-    """The ordered list of stage counts of one pipeline run."""
+    """The ordered list of stage counts of one pipeline run, and what each step cost."""
 
     stages: list[StageStats] = field(default_factory=list)
+    costs: list[StepCost] = field(default_factory=list)
 
     def add(self, stats: StageStats) -> None:
         stats.check()
         # A resumed pipeline re-runs cheap stages: the newest counts of a stage replace the old ones.
         self.stages = [s for s in self.stages if s.stage != stats.stage] + [stats]
 
+    def add_cost(self, cost: StepCost) -> None:
+        """Record a step's cost; a rerun of the same step replaces its earlier cost (as `add` does counts)."""
+        self.costs = [c for c in self.costs if c.step != cost.step] + [cost]
+
     def to_dict(self) -> dict:
-        return {"stages": [asdict(s) for s in self.stages]}
+        return {"stages": [asdict(s) for s in self.stages], "costs": [asdict(c) for c in self.costs]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Funnel:
-        return cls([StageStats(**s) for s in data.get("stages", [])])
+        return cls(
+            [StageStats(**s) for s in data.get("stages", [])], [StepCost(**c) for c in data.get("costs", [])]
+        )
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
@@ -132,9 +204,16 @@ class PipelineRecord:
 
     funnel: Funnel = field(default_factory=Funnel)
     rejected: list[Dataset] = field(default_factory=list)
+    meter: CostMeter = field(default_factory=CostMeter, repr=False)
 
     def record(self, result: StageResult) -> Dataset:
+        """Add the stage's counts, keep its rejected rows, charge it the time since the last step; the kept rows."""
         self.funnel.add(result.stats)
+        self.charge(result.stats.stage, *report_tokens(result.report))
         if len(result.rejected):
             self.rejected.append(result.rejected)
         return result.kept
+
+    def charge(self, step: str, tokens_in: int | None = None, tokens_out: int | None = None) -> None:
+        """Charge `step` the time since the last step: for a step the funnel has no counts of (verify)."""
+        self.funnel.add_cost(self.meter.lap(step, tokens_in, tokens_out))

@@ -74,9 +74,11 @@ def curate_traces(
     verified = verify_traces(traces, verify_cfg).kept
     verified, audit = audit_golds(verified, verify_cfg)
     print(f"\n{gold_audit_line(audit)}")
+    run.charge("verify")
     if judge_cfg is not None and judge_cfg.judge_model:
         judged = judge_traces(verified, judge_cfg)
         verified = judged.kept
+        run.charge("judge")
         print(f"\nLLM judge\n{judged.report.table()}")
     kept = run.record(filter_traces(verified, filter_cfg))
     kept = run.record(select_traces(kept, select_cfg))

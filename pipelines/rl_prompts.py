@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
     with served_teacher(gen_cfg, server_cfg) as served:  # None: the configured backend
         generated = generate_traces(problems, gen_cfg, served)
     verified = verify_traces(run.record(generated), verify_cfg).kept
+    run.charge("verify")
     kept = run.record(select_problems_by_pass_rate(verified, select_cfg))
 
     policy = verified[0]["teacher"] if len(verified) else None

@@ -16,7 +16,7 @@ from typing import Any
 from datasets import Dataset
 
 from openr1_data.config import parse_config
-from openr1_data.funnel import Funnel, StageResult
+from openr1_data.funnel import CostMeter, Funnel, StageResult, report_tokens
 from openr1_data.io import FUNNEL_FILE, LINEAGE_FILE, LOCK_FILE, read_dataset, read_funnel, write_stage_folder
 from openr1_data.lineage import make_record, read_record
 from openr1_data.schema import ContractError
@@ -49,6 +49,8 @@ class StageIO:
     command: str = field(default="", init=False, repr=False)
     argv: list[str] = field(default_factory=list, init=False, repr=False)
     settings: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    # The command's cost is measured from its parsing to its writing (`write_results`).
+    meter: CostMeter = field(default_factory=CostMeter, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_output_outside_input(self.input, self.output_dir)
@@ -134,8 +136,14 @@ def write_results(
     """Write a command's stage folder: `kept`, one `rejected/<stage>/` per result, the reports, its lineage.json
     (the input and the command's settings) and the funnel."""
     funnel = funnel if funnel is not None else io.funnel()
+    tokens_in = tokens_out = None
     for result in results:
         funnel.add(result.stats)
+        tokens_in, tokens_out = (
+            report_tokens(result.report) if tokens_out is None else (tokens_in, tokens_out)
+        )
+    if results:
+        funnel.add_cost(io.meter.lap("+".join(r.stats.stage for r in results), tokens_in, tokens_out))
     rejected = {result.stats.stage: result.rejected for result in results}
     lineage = make_record(
         io.command,

@@ -28,7 +28,7 @@ from openr1_data.generate.budget_forcing import (
 )
 from openr1_data.generate.plan import Trace, trace_row, trace_seed
 from openr1_data.generate.shards import ShardWriter
-from openr1_data.teachers.base import Completion, Request, SamplingParams, Teacher
+from openr1_data.teachers.base import Completion, Request, SamplingParams, Teacher, approximate_token_count
 
 FORCE_STEP = "force"
 
@@ -49,6 +49,7 @@ class GenerationSummary:
     skipped_existing: int = 0
     generated: int = 0
     completion_tokens: int = 0
+    prompt_tokens: int = 0  # approximate (words and symbols of the chat turns): the cost's tokens in
     seconds: float = 0.0
     requests: int = 0
     retries: int = 0
@@ -76,7 +77,14 @@ class GenerationSummary:
 
     def add(self, other: GenerationSummary) -> None:
         """Fold another part's counts into this one (Ray replicas each return their own)."""
-        for name in ("generated", "completion_tokens", "requests", "retries", "shards_written"):
+        for name in (
+            "generated",
+            "completion_tokens",
+            "prompt_tokens",
+            "requests",
+            "retries",
+            "shards_written",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_in_flight = max(self.max_in_flight, other.max_in_flight)
         self.finish_reasons.update(other.finish_reasons)
@@ -254,6 +262,9 @@ class TraceScheduler:
         s = self.summary
         s.generated += 1
         s.completion_tokens += row["completion_tokens"]
+        s.prompt_tokens += sum(
+            approximate_token_count(str(turn.get("content", ""))) for turn in trace.unit.prompt
+        )
         s.finish_reasons[row["finish_reason"]] += 1
         if row["parse_issue"]:
             s.parse_issues[row["parse_issue"]] += 1

@@ -20,7 +20,7 @@ from datasets import Dataset, Features
 
 from openr1_data import __version__
 from openr1_data.config import check_fields
-from openr1_data.funnel import Funnel, StageResult, StageStats, split_by_reason
+from openr1_data.funnel import CostMeter, Funnel, StageResult, StageStats, split_by_reason
 from openr1_data.generate.plan import Unit, pending_traces, plan_units, trace_rows, trace_seed
 from openr1_data.generate.scheduler import Forcing, GenerationSummary, TraceScheduler
 from openr1_data.generate.server_pool import ServerPool, as_streaming
@@ -385,6 +385,7 @@ def _generate_locked(
     funnel: Funnel | None,
     lineage: dict | None,
 ) -> StageResult[GenerationSummary]:
+    meter = CostMeter()  # this call's cost: a resumed run's earlier calls are not counted again
     check_manifest(cfg, output_dir)
     remove_partial_shards(output_dir)  # we hold the lock: a temp shard here is a killed run's, never finished
     (output_dir / FUNNEL_FILE).unlink(missing_ok=True)  # incomplete until every trace is written
@@ -409,7 +410,9 @@ def _generate_locked(
     if len(traces) != len(wanted):
         raise RuntimeError(f"expected {len(wanted)} traces in {output_dir}, found {len(traces)}")
     result = _stage_result(problems, styles, reasons, traces, cfg.num_generations, summary)
-    _finish_folder(output_dir, result, Funnel(list(funnel.stages) if funnel else []), lineage)
+    funnel = Funnel(list(funnel.stages), list(funnel.costs)) if funnel else Funnel()
+    funnel.add_cost(meter.lap("generate", summary.prompt_tokens, summary.completion_tokens))
+    _finish_folder(output_dir, result, funnel, lineage)
     return result
 
 

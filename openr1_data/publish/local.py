@@ -36,6 +36,7 @@ from openr1_data.funnel import Funnel
 from openr1_data.io import remove_stale_copies, replace_folder, write_dataset
 from openr1_data.publish import card as cards
 from openr1_data.publish.card import CONTEXT_FILE, README
+from openr1_data.publish.cost import CostPrices, cost_table
 from openr1_data.publish.export import (
     ALL_TRACES_CONFIG,
     PROBLEMS_CONFIG,
@@ -74,8 +75,9 @@ CONFIG_DESCRIPTIONS = {
 
 
 @dataclass
-class PublishConfig:
-    """How a curated run is published: splits, card metadata, shard size. Fields are `openr1-data publish` flags."""
+class PublishConfig(CostPrices):
+    """How a curated run is published: splits, card metadata, shard size, the prices of the card's cost table.
+    Fields are `openr1-data publish` flags."""
 
     test_size: float | None = field(
         default=None,
@@ -116,6 +118,7 @@ class PublishConfig:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.test_size is not None and self.test_size <= 0:
             raise ValueError(
                 f"test_size must be a fraction in (0, 1) or a number of problems >= 1, got {self.test_size}"
@@ -471,6 +474,7 @@ def _write_folder(
         "provenance": _plain(prov),
         "funnel": _plain(cards.funnel_rows(funnel)),
         "funnel_plot": funnel_plot,
+        "costs": _plain(cost_table(funnel, settings, len(kept))),
         "decontamination": _plain(decontamination),
         "lengths": _plain(lengths),
         "judged_by": _judged_by(kept) if main == SFT_CONFIG else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +13,14 @@ from datasets import Dataset
 
 from openr1_data.funnel import PipelineRecord
 from openr1_data.generate.stage import GenerationSummary
+from openr1_data.publish.cost import CostPrices
 from openr1_data.publish.hub import push_to_hub
 from openr1_data.publish.local import EmptyDatasetError, publish_local
 
 
 @dataclass
-class OutputConfig:
-    """Where a pipeline's curated dataset goes."""
+class OutputConfig(CostPrices):
+    """Where a pipeline's curated dataset goes, and the prices of its card's cost table."""
 
     dataset_dir: str = field(default="outputs/dataset", metadata={"help": "curated dataset folder"})
     overwrite: bool = field(
@@ -32,6 +33,7 @@ class OutputConfig:
     pretty_name: str | None = field(default=None, metadata={"help": "dataset title in the card"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         # Before any work: a finished run's dataset is only replaced when asked (publishing would refuse at the end).
         folder = Path(self.dataset_dir)
         if folder.is_dir() and any(folder.iterdir()) and not self.overwrite:
@@ -74,6 +76,7 @@ def publish_run(
             overwrite=out_cfg.overwrite,
             pretty_name=out_cfg.pretty_name,
             problems_only=problems_only,  # a PublishConfig field, overridden per call
+            **{f.name: getattr(out_cfg, f.name) for f in fields(CostPrices)},
         )
     except EmptyDatasetError as err:
         print(f"\nNothing to publish: {err}", file=sys.stderr)
