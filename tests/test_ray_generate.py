@@ -6,7 +6,10 @@ process is left behind."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -109,9 +112,8 @@ def test_a_killed_worker_node_loses_nothing_and_the_result_equals_one_process(
     assert killed.is_set(), "the worker must be killed during the run for this test to mean anything"
     rounds = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Ray round")]
     assert rounds[0].endswith("40 trace(s) to generate on 2 replica(s)")
-    assert len(rounds) == 2 and rounds[1].endswith("on 1 replica(s)"), (
-        rounds
-    )  # the dead node's traces, redone
+    # the dead node's traces are put back at once: the live replica takes them, or a second round on it does
+    assert len(rounds) <= 2 and all(r.endswith("on 1 replica(s)") for r in rounds[1:]), rounds
     assert len(result.kept) == 40 and summary.generated == 40 and summary.skipped_existing == 0
     assert _texts(out) == _texts(reference)  # none lost, none duplicated, same text
 
@@ -121,3 +123,110 @@ def test_a_killed_worker_node_loses_nothing_and_the_result_equals_one_process(
     )
     summary = again.report
     assert summary.generated == 0 and summary.skipped_existing == 40 and len(again.kept) == 40
+
+
+def _kill_a_replica_process_once_it_works(out: Path, killed: threading.Event) -> None:
+    """SIGKILL the process of a replica that is writing shards: its engine dies, its node lives on."""
+    from ray._private import state
+
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        working = [
+            a for a in state.actors().values()
+            if a.get("ActorClassName", "").endswith("Replica") and a.get("State") == "ALIVE" and a.get("Pid")
+        ]  # fmt: skip
+        if working and len(list(shard_folder(out).glob("*.parquet"))) >= 2:
+            os.kill(working[0]["Pid"], signal.SIGKILL)
+            killed.set()
+            return
+        time.sleep(0.02)
+
+
+def test_a_replica_whose_engine_dies_is_replaced_while_the_others_keep_going(
+    cluster, tmp_path, tiny_model_dir, caplog
+):
+    head_and_workers, _ = cluster
+    problems = normalize_problems(Dataset.from_list(bundled_problems(10))).kept
+    reference = tmp_path / "one-process"
+    generate_traces(problems, _cfg(reference, tiny_model_dir), progress=False)
+
+    out = tmp_path / "ray"
+    killed = threading.Event()
+    killer = threading.Thread(target=_kill_a_replica_process_once_it_works, args=(out, killed), daemon=True)
+    killer.start()
+    caplog.set_level("INFO", logger="openr1_data.generate.ray_runner")
+    result = generate_traces(
+        problems, _cfg(out, tiny_model_dir, ray_address=head_and_workers.address), progress=False
+    )
+    killer.join(timeout=60)
+    assert killed.is_set(), "a replica must be killed during the run for this test to mean anything"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("a Ray replica died") for m in messages), messages
+    assert any(m.startswith("started a replacement replica") for m in messages), messages
+    assert sum(m.startswith("Ray round") for m in messages) == 1  # replaced within the round, not after it
+    assert len(result.kept) == 40 and result.report.generated == 40
+    assert _texts(out) == _texts(reference)  # none lost, none duplicated, same text
+
+
+POISON = "POISON"
+
+
+class _PoisonFeed:
+    """The scheduler's feed, except that handing the engine a request holding POISON kills the engine's process
+    (what a request that crashes vLLM or runs a node out of memory does)."""
+
+    def __init__(self, feed):
+        self.feed = feed
+
+    def next_request(self):
+        request = self.feed.next_request()
+        if request is not None and POISON in json.dumps(request.prompt):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return request
+
+    def __getattr__(self, name):
+        return getattr(self.feed, name)
+
+
+def build_poisoned_teacher(cfg):
+    """The stage's own teacher (the real tiny transformers model), fed through `_PoisonFeed`."""
+    from openr1_data.generate.stage import build_teacher
+
+    teacher = build_teacher(cfg)
+    stream = teacher.stream
+    teacher.stream = lambda feed: stream(_PoisonFeed(feed))
+    return teacher
+
+
+def test_a_trace_that_kills_its_engine_every_time_is_recorded_as_failed_and_the_run_ends(
+    cluster, tmp_path, tiny_model_dir, caplog, monkeypatch
+):
+    import ray
+
+    from openr1_data.generate import stage
+
+    head_and_workers, _ = cluster
+    rows = [*bundled_problems(6), {"problem": f"{POISON}: what is 2 + 2?", "answer": "4"}]
+    problems = normalize_problems(Dataset.from_list(rows)).kept
+    reference = tmp_path / "one-process"
+    healthy = problems.filter(lambda r: POISON not in r["problem"])
+    generate_traces(healthy, _cfg(reference, tiny_model_dir), progress=False)
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import this test
+    monkeypatch.setattr(stage, "build_teacher", build_poisoned_teacher)
+    out = tmp_path / "ray"
+    caplog.set_level("INFO", logger="openr1_data.generate.ray_runner")
+    result = generate_traces(
+        problems, _cfg(out, tiny_model_dir, ray_address=head_and_workers.address, ray_max_restarts=6),
+        progress=False,
+    )  # fmt: skip
+    traces = load_traces(out)
+    # its two r1 samples (the rlt style needs a reference solution, which the poisoned problem lacks)
+    expected = len(load_traces(reference)) + 2
+    assert len(traces) == len(set(traces["trace_id"])) == expected and len(result.kept) == expected
+    failed = traces.filter(lambda r: r["finish_reason"] == "error")
+    assert len(failed) == 2 and all(POISON in p for p in failed["problem"])
+    assert all(c == "" for c in failed["completion"])
+    others = {k: v for k, v in _texts(out).items() if k not in set(failed["trace_id"])}
+    assert others == _texts(reference)  # every other trace once, the same text as one process
+    assert any("killed its engine alone too" in r.getMessage() for r in caplog.records)

@@ -230,6 +230,14 @@ class GenerationConfig:
         default=None, metadata={"help": "Ray: teacher replicas (default: one per alive node)"}
     )
     ray_gpus_per_replica: float = field(default=0.0, metadata={"help": "Ray: GPUs each replica reserves"})
+    ray_max_restarts: int = field(
+        default=3,
+        metadata={
+            "help": "Ray: replicas started in place of ones whose engine died (per round), while the others keep "
+            "going; a trace in flight at two deaths is retried alone, and one that kills its engine alone too is "
+            "recorded as failed (finish_reason=error)"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_fields(
@@ -252,6 +260,7 @@ class GenerationConfig:
                 "tensor_parallel_size": 1,
                 "data_parallel_size": 1,
                 "ray_replicas": 1,
+                "ray_max_restarts": 0,
                 "request_timeout": 0.001,
                 "max_retries": 0,
                 "backoff_base": 0,

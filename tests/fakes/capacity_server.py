@@ -57,6 +57,7 @@ class CapacityModel:
         self.requests = 0
         self.tokens = 0
         self.busy_seconds = 0.0
+        self.first_request_at: float | None = None  # time.monotonic(): the same clock in every process here
         self.decoding = 0
         self.peak_decoding = 0
         self.bodies: list[dict] = []
@@ -69,6 +70,7 @@ class CapacityModel:
             "tokens": self.tokens,
             "busy_seconds": self.busy_seconds,
             "peak_decoding": self.peak_decoding,
+            "first_request_at": self.first_request_at,
         }
 
     def length(self, body: dict) -> tuple[int, str]:
@@ -94,6 +96,8 @@ class CapacityModel:
     async def complete(self, body: dict) -> dict:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.slots)
+        if self.first_request_at is None:
+            self.first_request_at = time.monotonic()
         tokens, finish = self.length(body)
         async with self._semaphore:  # a decode slot: later requests queue here
             self.decoding += 1
