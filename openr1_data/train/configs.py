@@ -1,4 +1,4 @@
-"""TRL configs of the training scripts: `SFTConfig` / `GRPOConfig` (TRL's plus a `chat_template` option, falling
+"""TRL configs of the training scripts: `SFTConfig` / `GRPOConfig` / `DPOConfig` (TRL's plus a `chat_template` option, falling
 back from bf16 to fp32 on a machine without a bf16-capable accelerator) and the scripts' data arguments.
 """
 
@@ -73,6 +73,18 @@ class SFTConfig(trl.SFTConfig):
 @dataclass
 class GRPOConfig(trl.GRPOConfig):
     """TRL's `GRPOConfig` plus a chat-template option and the bf16 → fp32 fallback on CPU-only machines."""
+
+    chat_template: str | None = _chat_template_field()
+    num_threads: int | None = _num_threads_field()
+
+    def __post_init__(self) -> None:
+        _bf16_fallback(self)
+        super().__post_init__()
+
+
+@dataclass
+class DPOConfig(trl.DPOConfig):
+    """TRL's `DPOConfig` plus a chat-template option and the bf16 → fp32 fallback on CPU-only machines."""
 
     chat_template: str | None = _chat_template_field()
     num_threads: int | None = _num_threads_field()

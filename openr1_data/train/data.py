@@ -17,6 +17,7 @@ from datasets import Dataset, concatenate_datasets, get_dataset_config_names
 from openr1_data.funnel import PipelineRecord, split_by_reason
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
+from openr1_data.publish.preference import PAIR_RULE, PREFERENCE_CONFIG, TRL_COLUMNS
 from openr1_data.schema import (
     ANSWER,
     CODE,
@@ -90,6 +91,7 @@ def parse_mixture(spec: dict[str, Any] | str) -> tuple[list[MixtureEntry], int |
 # it holds every generated trace, before any filter.
 SFT_CONFIGS = ("messages", "sft", "default")
 GRPO_CONFIGS = ("problems", "sft", "default")
+DPO_CONFIGS = (PREFERENCE_CONFIG, "default")
 
 
 def read_training_source(
@@ -226,6 +228,36 @@ def load_sft_dataset(data: DataArguments, seed: int = 0) -> tuple[Dataset, Datas
     check_messages(train)
     train = train.select_columns([MESSAGES])
     return train, (test.select_columns([MESSAGES]) if test is not None else None)
+
+
+@dataclass
+class PreferenceData:
+    """DPO rows (`prompt`, `chosen`, `rejected` only) and the pair rules that made them (for the model card)."""
+
+    train: Dataset
+    eval: Dataset | None
+    pair_rules: list[str]
+
+
+def load_preference_dataset(data: DataArguments, seed: int = 0) -> PreferenceData:
+    """Train/eval preference pairs: a published folder's `preference` config (or any TRL preference dataset).
+
+    The pair rules come from the `pair_rule` column a published `preference` config carries (empty for data
+    published elsewhere); TRL then sees only its three columns.
+    """
+    train, test = load_training_data(data, [*TRL_COLUMNS, PAIR_RULE], DPO_CONFIGS, seed)
+    require_columns(
+        train.column_names,
+        TRL_COLUMNS,
+        what="DPO data",
+        fix="DPO needs preference pairs: publish them with `openr1-data publish --preference_pairs "
+        "correct_vs_incorrect` (or short_vs_long) and train on the `preference` config.",
+    )
+    rules = sorted({r for r in train[PAIR_RULE] if r}) if PAIR_RULE in train.column_names else []
+    columns = list(TRL_COLUMNS)
+    return PreferenceData(
+        train.select_columns(columns), test.select_columns(columns) if test is not None else None, rules
+    )
 
 
 TEACHER_TRACE_COLUMNS = frozenset(
