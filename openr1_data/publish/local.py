@@ -234,6 +234,7 @@ def publish_local(
     decontamination: Mapping[str, Any] | None = None,
     config: Any = None,
     settings: PublishConfig | None = None,
+    mixture: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> PublishedDataset:
     """Write the curated dataset as a local Hub-style dataset folder (Parquet configs + card + config).
@@ -250,6 +251,7 @@ def publish_local(
         config: the pipeline's configuration (dataclass or mapping), saved to `pipeline_config.yaml`.
         settings: splits, card metadata and shard size (`PublishConfig`); `overrides` replace single fields of it,
             e.g. `publish_local(folder, kept, test_size=0.1, seed=3)`.
+        mixture: what a mixture's card shows of its sources (`publish.mixture.build_mixture`), else None.
     """
     folder = Path(folder)
     settings = dataclasses.replace(settings or PublishConfig(), **overrides)
@@ -329,6 +331,7 @@ def publish_local(
             settings=settings,
             folder_label=str(folder),
             preference=preference,
+            mixture=mixture,
         )
         replace_folder(staging, folder)
     except BaseException:
@@ -421,6 +424,7 @@ def _write_folder(
     settings: PublishConfig,
     folder_label: str,
     preference: dict[str, Any] | None = None,
+    mixture: Mapping[str, Any] | None = None,
 ) -> list[str]:
     patterns: dict[str, dict[str, str]] = {}
     for name, by_split in splits.items():
@@ -455,6 +459,7 @@ def _write_folder(
             "configs": {n: sorted(s) for n, s in splits.items()},
             "test_split": test_info,
             **({"preference": preference} if preference else {}),
+            **({"mixture": _plain(mixture)} if mixture else {}),
         },
     }
     (root / CONFIG_FILE).write_text(
@@ -522,6 +527,7 @@ def _write_folder(
         "gold_audit": _plain(gold_audit_card(all_traces if all_traces is not None else kept)),
         "lengths_plot": LENGTHS_PLOT,
         "preference": _preference_card(preference),
+        "mixture": _plain(mixture),
     }
     readme = cards.render_card(context, settings.template)
     (root / README).write_text(readme)

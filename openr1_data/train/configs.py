@@ -113,7 +113,8 @@ class DataArguments:
         default=None,
         metadata={
             "help": "weighted mixture, as in open-r1: {datasets: [{id, config, split, columns, weight}], seed, "
-            "test_split_size}; a weight is the share of that dataset to use (above 1 repeats it)"
+            "test_split_size}; a weight is the share of that dataset to use (above 1 repeats it), or a `quota` "
+            "its number of rows"
         },
     )
     max_samples: int | None = field(default=None, metadata={"help": "train on at most this many rows"})

@@ -4,19 +4,18 @@ errors naming the expected columns, and GRPO prompts in the same prompt style as
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from datasets import Dataset, concatenate_datasets, get_dataset_config_names
 
 from openr1_data.funnel import PipelineRecord, split_by_reason
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
+from openr1_data.publish.mixture import MixtureEntry, parse_mixture, sample_entry
 from openr1_data.publish.preference import PAIR_RULE, PREFERENCE_CONFIG, TRL_COLUMNS
 from openr1_data.schema import (
     ANSWER,
@@ -42,49 +41,6 @@ logger = logging.getLogger(__name__)
 MESSAGES = "messages"
 
 # ----------------------------------------------------------------------------------------------- datasets
-
-
-@dataclass
-class MixtureEntry:
-    """One dataset of a mixture."""
-
-    id: str
-    config: str | None = None
-    split: str = "train"
-    columns: list[str] | None = None
-    weight: float = 1.0
-
-
-def parse_mixture(spec: dict[str, Any] | str) -> tuple[list[MixtureEntry], int | None, float | None]:
-    """Parse a mixture (a mapping, or its JSON/YAML text) into entries, seed and test split size."""
-    if isinstance(spec, str):
-        spec = yaml.safe_load(spec) if not spec.lstrip().startswith("{") else json.loads(spec)
-    if not isinstance(spec, dict) or not isinstance(spec.get("datasets"), list) or not spec["datasets"]:
-        raise ValueError(
-            "dataset_mixture must be a mapping with a non-empty `datasets` list, e.g. "
-            "{datasets: [{id: outputs/quickstart, weight: 1.0}], seed: 0}"
-        )
-    unknown = set(spec) - {"datasets", "seed", "test_split_size"}
-    if unknown:
-        raise ValueError(
-            f"dataset_mixture: unknown key(s) {sorted(unknown)}; use datasets, seed, test_split_size"
-        )
-    entries = []
-    for i, item in enumerate(spec["datasets"]):
-        if not isinstance(item, dict) or "id" not in item:
-            raise ValueError(f"dataset_mixture.datasets[{i}]: expected a mapping with an `id`, got {item!r}")
-        bad = set(item) - {"id", "config", "split", "columns", "weight"}
-        if bad:
-            raise ValueError(
-                f"dataset_mixture.datasets[{i}]: unknown key(s) {sorted(bad)}; use id, config, split, columns, weight"
-            )
-        entry = MixtureEntry(**item)
-        if not entry.weight > 0:
-            raise ValueError(
-                f"dataset_mixture.datasets[{i}] ({entry.id}): weight must be > 0, got {entry.weight}"
-            )
-        entries.append(entry)
-    return entries, spec.get("seed"), spec.get("test_split_size")
 
 
 # The configs of a published dataset folder each script reads by default, in order. `all_traces` is never one:
@@ -119,18 +75,6 @@ def choose_config(source: str, config: str | None, preferred_configs: Sequence[s
     return config
 
 
-def _weighted(dataset: Dataset, weight: float, seed: int) -> Dataset:
-    """Take `weight` × len(dataset) rows: a shuffled subset below 1, whole copies plus a subset above 1."""
-    whole, frac = int(weight), weight - int(weight)
-    parts = [dataset] * whole
-    n = round(len(dataset) * frac)
-    if whole == 0:
-        n = max(1, n)  # a small weight still contributes a row
-    if n:
-        parts.append(dataset.shuffle(seed=seed).select(range(n)))
-    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
-
-
 def load_training_data(
     data: DataArguments,
     columns: Sequence[str] | None,
@@ -160,7 +104,7 @@ def load_training_data(
             missing = [c for c in keep if c not in ds.column_names]
             if not missing:
                 ds = ds.select_columns(list(keep))
-        parts.append(_weighted(ds, entry.weight, seed))
+        parts.append(sample_entry(ds, entry, seed, repeat=True))
     if len(parts) > 1:
         first = parts[0].column_names
         for entry, part in zip(entries, parts, strict=True):
