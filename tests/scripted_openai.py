@@ -60,7 +60,9 @@ class ScriptedOpenAIServer:
                     "model": body.get("model", ""),
                     "choices": choices,
                 }
-                if outer.usage_per_choice is not None:  # None: no usage block (the client counts tokens itself)
+                if (
+                    outer.usage_per_choice is not None
+                ):  # None: no usage block (the client counts tokens itself)
                     tokens = outer.usage_per_choice * n
                     answer["usage"] = {
                         "prompt_tokens": 5,

@@ -31,7 +31,9 @@ def reply(body: dict, index: int) -> str:
     for i, row in enumerate(PROBLEMS):
         if row["problem"] in user:
             answer = row["answer"] if (seed + i) % 3 else f"{row['answer']}1"
-            return f"<think>\n{' '.join(['Check the sum.'] * (1 + seed % 4))}\n</think>\nSo \\boxed{{{answer}}}."
+            return (
+                f"<think>\n{' '.join(['Check the sum.'] * (1 + seed % 4))}\n</think>\nSo \\boxed{{{answer}}}."
+            )
     return "no idea"
 
 
@@ -47,7 +49,15 @@ def make_source(root: Path, name: str, problems: list[dict], teacher: str, serve
     path.write_text("\n".join(json.dumps(row) for row in problems))
     run("generate", "--input", str(path), "--output_dir", str(folder / "gen"), "--teacher_backend", "openai",
         "--base_url", server.base_url, "--teacher_model", teacher, "--num_generations", "3")  # fmt: skip
-    run("verify", "--input", str(folder / "gen"), "--output_dir", str(folder / "ver"), "--verify_num_proc", "0")
+    run(
+        "verify",
+        "--input",
+        str(folder / "gen"),
+        "--output_dir",
+        str(folder / "ver"),
+        "--verify_num_proc",
+        "0",
+    )
     run("filter", "--input", str(folder / "ver"), "--output_dir", str(folder / "cur"))
     return folder / "cur"
 
@@ -106,17 +116,26 @@ def test_the_same_spec_and_seed_give_the_same_rows(sources):
     spec = {"datasets": [{"id": str(sources["a"]), "weight": 0.5}, {"id": str(sources["b"]), "weight": 0.5}]}
     first = build_mixture({**spec, "seed": 3}).rows.to_list()
     assert build_mixture({**spec, "seed": 3}).rows.to_list() == first
-    assert len(first) == round(len(read_dataset(sources["a"])) / 2) + round(len(read_dataset(sources["b"])) / 2)
+    assert len(first) == round(len(read_dataset(sources["a"])) / 2) + round(
+        len(read_dataset(sources["b"])) / 2
+    )
 
 
 def test_a_published_folder_mixes_with_a_stage_folder(sources):
     mixture = build_mixture(
-        {"datasets": [{"id": str(sources["published"]), "config": "sft"}, {"id": str(sources["b"]), "weight": 1.0}]}
+        {
+            "datasets": [
+                {"id": str(sources["published"]), "config": "sft"},
+                {"id": str(sources["b"]), "weight": 1.0},
+            ]
+        }
     )
     published_rows = len(load_dataset(str(sources["published"]), "sft", split="train"))
     assert len(mixture.rows) == published_rows + len(read_dataset(sources["b"]))
     shares = {s["id"]: s for s in mixture.card["sources"]}
-    assert shares[str(sources["published"])]["funnel"].startswith("load_problems")  # the published funnel.json
+    assert shares[str(sources["published"])]["funnel"].startswith(
+        "load_problems"
+    )  # the published funnel.json
     assert shares[str(sources["published"])]["teacher"] == "teacher-a"  # from its pipeline_config.yaml
     assert sum(s["share"] for s in mixture.card["sources"]) == pytest.approx(100, abs=0.2)
 
@@ -124,7 +143,9 @@ def test_a_published_folder_mixes_with_a_stage_folder(sources):
 def test_more_rows_than_a_source_has_is_an_error_naming_the_source(sources, tmp_path, capsys):
     size_b = len(read_dataset(sources["b"]))
     for entry, asked in (({"weight": 1.5}, "weight 1.5"), ({"quota": size_b + 1}, f"quota {size_b + 1}")):
-        spec = write_spec(tmp_path / "mix.yaml", [{"id": str(sources["a"])}, {"id": str(sources["b"]), **entry}])
+        spec = write_spec(
+            tmp_path / "mix.yaml", [{"id": str(sources["a"])}, {"id": str(sources["b"]), **entry}]
+        )
         code = cli_main(["publish", "--mixture", str(spec), "--output_dir", str(tmp_path / "out")])
         err = capsys.readouterr().err
         assert code == 2 and f"mixture source {sources['b']}: {asked}" in err and f"has {size_b}" in err

@@ -125,7 +125,9 @@ def test_published_preference_config_is_in_trls_layout_and_the_card_names_the_ru
     assert [m["role"] for m in row["prompt"]] == ["user"]
     assert [m["role"] for m in row["chosen"]] == [m["role"] for m in row["rejected"]] == ["assistant"]
     assert row["chosen"][0]["content"].startswith("<think>\n")
-    expected = len(pair_traces(read_dataset(chain["filter"]), read_dataset(chain["verify"]), CORRECT_VS_INCORRECT))
+    expected = len(
+        pair_traces(read_dataset(chain["filter"]), read_dataset(chain["verify"]), CORRECT_VS_INCORRECT)
+    )
     assert len(pairs) == expected and set(pairs["pair_rule"]) == {CORRECT_VS_INCORRECT}
     card = (published / "README.md").read_text()
     assert "## Preference pairs" in card and f"It holds {expected} pair(s)" in card

@@ -67,7 +67,9 @@ def publish_main(argv: list[str]) -> int:
 
     inputs, settings = parse_config([PublishInputs, PublishConfig], argv, prog="openr1-data publish")
     if (inputs.input is None) == (inputs.mixture is None):
-        raise ValueError("openr1-data publish needs --input (a curated stage folder) or --mixture (a mixture spec)")
+        raise ValueError(
+            "openr1-data publish needs --input (a curated stage folder) or --mixture (a mixture spec)"
+        )
     if inputs.mixture is not None:
         return _publish_mixture(inputs, settings, argv)
     assert inputs.input is not None

@@ -120,10 +120,14 @@ def sample_entry(dataset: Dataset, entry: MixtureEntry, seed: int, *, repeat: bo
 def read_mixture_spec(mixture: str) -> dict[str, Any]:
     """A mixture from a YAML/JSON file path, or given inline as YAML/JSON text."""
     path = Path(mixture)
-    text = path.read_text() if path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file() else mixture
+    text = (
+        path.read_text() if path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file() else mixture
+    )
     spec = yaml.safe_load(text)
     if not isinstance(spec, dict):
-        raise ValueError(f"--mixture {mixture}: expected a mapping with `datasets`, got {type(spec).__name__}")
+        raise ValueError(
+            f"--mixture {mixture}: expected a mapping with `datasets`, got {type(spec).__name__}"
+        )
     return spec
 
 
@@ -146,7 +150,9 @@ def _check_columns(parts: Sequence[tuple[MixtureEntry, Dataset]]) -> None:
         missing = [c for c in first.column_names if c not in part.column_names]
         extra = [c for c in part.column_names if c not in first.column_names]
         if missing or extra:
-            column, has, lacks = (missing[0], first_entry, entry) if missing else (extra[0], entry, first_entry)
+            column, has, lacks = (
+                (missing[0], first_entry, entry) if missing else (extra[0], entry, first_entry)
+            )
             raise ContractError(
                 f"mixture: column `{column}` is in source {has.id} but not in source {lacks.id}; give every source "
                 f"the same `columns` (e.g. columns: [messages, problem, answer, problem_id, trace_id, num_tokens])"
@@ -202,7 +208,7 @@ def build_mixture(spec: dict[str, Any] | str, default_seed: int = 42) -> Mixture
                 )
             rows = rows.select_columns(list(entry.columns))
         sampled = sample_entry(rows, entry, seed, repeat=False)
-        sampled = sampled.add_column(MIXTURE_SOURCE, [entry.id] * len(sampled))  # pyright: ignore[reportArgumentType]
+        sampled = sampled.add_column(MIXTURE_SOURCE, [entry.id] * len(sampled))
         parts.append((entry, sampled))
         available += len(rows)
         funnel = read_funnel(entry.id) if Path(entry.id).is_dir() else Funnel()
@@ -235,7 +241,9 @@ def build_mixture(spec: dict[str, Any] | str, default_seed: int = 42) -> Mixture
     total = len(mixed)
     for source in sources:
         source["share"] = round(100 * source["rows"] / total, 1) if total else 0.0
-    stats = StageStats(MIX_STAGE, available, total, {"not_sampled": available - total} if available > total else {})
+    stats = StageStats(
+        MIX_STAGE, available, total, {"not_sampled": available - total} if available > total else {}
+    )
     card = {"seed": seed, "rows": total, "sources": sources}
     return Mixture(mixed, Funnel([stats]), card, seed, test_size)
 

@@ -31,7 +31,15 @@ from datasets import Dataset, Features, Value
 from datasets.table import InMemoryTable
 
 from openr1_data.publish.export import MESSAGE_FEATURE, assistant_content
-from openr1_data.schema import ANSWER, PROBLEM, PROBLEM_ID, SOURCE, ContractError, arrow_table, require_columns
+from openr1_data.schema import (
+    ANSWER,
+    PROBLEM,
+    PROBLEM_ID,
+    SOURCE,
+    ContractError,
+    arrow_table,
+    require_columns,
+)
 
 PREFERENCE_CONFIG = "preference"
 PAIR_RULE = "pair_rule"
@@ -139,7 +147,9 @@ def pair_traces(kept: Dataset, all_traces: Dataset | None, rule: str) -> list[tu
     if rule == CORRECT_VS_INCORRECT:
         wrong = _by_problem(_candidates(pool, lambda c: c is False))
         for pid in sorted(chosen):
-            pairs += [(c["trace_id"], w["trace_id"]) for c, w in zip(chosen[pid], wrong.get(pid, []))]
+            pairs += [
+                (c["trace_id"], w["trace_id"]) for c, w in zip(chosen[pid], wrong.get(pid, []), strict=False)
+            ]  # the shorter list ends it
         return pairs
     right = _by_problem(_candidates(pool, lambda c: c is True))
     for pid in sorted(chosen):
@@ -176,9 +186,14 @@ def to_preference(kept: Dataset, all_traces: Dataset | None, rule: str) -> Datas
         rows.append(
             {
                 "prompt": [{"role": "user", "content": chosen[PROBLEM]}],
-                "chosen": [{"role": "assistant", "content": assistant_content(chosen["reasoning"], chosen["final"])}],
+                "chosen": [
+                    {"role": "assistant", "content": assistant_content(chosen["reasoning"], chosen["final"])}
+                ],
                 "rejected": [
-                    {"role": "assistant", "content": assistant_content(rejected["reasoning"], rejected["final"])}
+                    {
+                        "role": "assistant",
+                        "content": assistant_content(rejected["reasoning"], rejected["final"]),
+                    }
                 ],
                 PROBLEM: chosen[PROBLEM],
                 ANSWER: chosen.get(ANSWER),

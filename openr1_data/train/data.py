@@ -198,7 +198,7 @@ def load_preference_dataset(data: DataArguments, seed: int = 0) -> PreferenceDat
         "correct_vs_incorrect` (or short_vs_long) and train on the `preference` config.",
     )
     rules = sorted({r for r in train[PAIR_RULE] if r}) if PAIR_RULE in train.column_names else []
-    columns = list(TRL_COLUMNS)
+    columns: list[str] = list(TRL_COLUMNS)
     return PreferenceData(
         train.select_columns(columns), test.select_columns(columns) if test is not None else None, rules
     )

@@ -101,7 +101,9 @@ def model_card_context(
         "dataset_name": dataset_name,
         "dataset_config": dataset_config,
         "rewards": [[name, _number(weight)] for name, weight in rewards or []],
-        "pair_rules": [[rule, PAIR_RULES.get(rule, "a rule not made by openr1-data")] for rule in pair_rules or []],
+        "pair_rules": [
+            [rule, PAIR_RULES.get(rule, "a rule not made by openr1-data")] for rule in pair_rules or []
+        ],
         "preference_data": trainer_kind == "dpo",
         "settings": [
             [name, str(getattr(training_args, name))]
