@@ -91,7 +91,8 @@ def preference_description(rule: str, pairs: int) -> str:
 
 
 def _candidates(ds: Dataset, want: Callable[[Any], bool]) -> list[dict[str, Any]]:
-    """Well-formed, verified rows whose `correct` verdict `want`s, as small dicts (no text but the problem id)."""
+    """Well-formed rows (a closed think block: non-empty `reasoning`, and a `final`) whose `correct` verdict
+    `want`s, as small dicts of ids, verdict, length and order (no text)."""
     require_columns(
         ds.column_names,
         PAIR_NEEDS,
