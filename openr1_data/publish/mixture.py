@@ -120,9 +120,9 @@ def sample_entry(dataset: Dataset, entry: MixtureEntry, seed: int, *, repeat: bo
 def read_mixture_spec(mixture: str) -> dict[str, Any]:
     """A mixture from a YAML/JSON file path, or given inline as YAML/JSON text."""
     path = Path(mixture)
-    text = (
-        path.read_text() if path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file() else mixture
-    )
+    if path.suffix.lower() in (".yaml", ".yml", ".json") and not path.is_file():
+        raise FileNotFoundError(f"--mixture {mixture}: no such file (give a mixture spec file or the spec inline)")
+    text = path.read_text() if path.is_file() else mixture
     spec = yaml.safe_load(text)
     if not isinstance(spec, dict):
         raise ValueError(
