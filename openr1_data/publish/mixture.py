@@ -121,7 +121,9 @@ def read_mixture_spec(mixture: str) -> dict[str, Any]:
     """A mixture from a YAML/JSON file path, or given inline as YAML/JSON text."""
     path = Path(mixture)
     if path.suffix.lower() in (".yaml", ".yml", ".json") and not path.is_file():
-        raise FileNotFoundError(f"--mixture {mixture}: no such file (give a mixture spec file or the spec inline)")
+        raise FileNotFoundError(
+            f"--mixture {mixture}: no such file (give a mixture spec file or the spec inline)"
+        )
     text = path.read_text() if path.is_file() else mixture
     spec = yaml.safe_load(text)
     if not isinstance(spec, dict):
