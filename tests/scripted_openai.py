@@ -16,7 +16,10 @@ class ScriptedOpenAIServer:
     """`with ScriptedOpenAIServer(reply) as server:` ... `server.base_url`, `server.requests`."""
 
     def __init__(
-        self, reply: Callable[[dict, int], str], usage_per_choice: int = 3, finish_reason: str = "stop"
+        self,
+        reply: Callable[[dict, int], str],
+        usage_per_choice: int | None = 3,
+        finish_reason: str = "stop",
     ):
         self.reply = reply
         self.usage_per_choice = usage_per_choice
@@ -50,22 +53,23 @@ class ScriptedOpenAIServer:
                     }
                     for i in range(n)
                 ]
-                tokens = outer.usage_per_choice * n
-                self._send(
-                    200,
-                    {
-                        "id": f"chatcmpl-{len(outer.requests)}",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body.get("model", ""),
-                        "choices": choices,
-                        "usage": {
-                            "prompt_tokens": 5,
-                            "completion_tokens": tokens,
-                            "total_tokens": 5 + tokens,
-                        },
-                    },
-                )
+                answer = {
+                    "id": f"chatcmpl-{len(outer.requests)}",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", ""),
+                    "choices": choices,
+                }
+                if (
+                    outer.usage_per_choice is not None
+                ):  # None: no usage block (the client counts tokens itself)
+                    tokens = outer.usage_per_choice * n
+                    answer["usage"] = {
+                        "prompt_tokens": 5,
+                        "completion_tokens": tokens,
+                        "total_tokens": 5 + tokens,
+                    }
+                self._send(200, answer)
 
             def _send(self, status: int, data: dict) -> None:
                 payload = json.dumps(data).encode()

@@ -16,7 +16,7 @@ from openr1_data.io import write_dataset
 from openr1_data.prompts import get_style
 from openr1_data.sources.eval_benchmarks import list_benchmarks
 from openr1_data.train.chat_template import resolve_chat_template
-from openr1_data.train.configs import DataArguments, GRPOConfig, GRPOScriptArguments, SFTConfig
+from openr1_data.train.configs import DataArguments, DPOConfig, GRPOConfig, GRPOScriptArguments, SFTConfig
 from openr1_data.train.data import parse_mixture
 from openr1_data.train.evaluation import EvalConfig
 from openr1_data.train.prm import PRMConfig, PRMDataArguments
@@ -26,6 +26,7 @@ from tests.test_sft import load_script, sft_rows
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.yaml"))
 KINDS = {
     "sft": (DataArguments, SFTConfig, ModelConfig),
+    "dpo": (DataArguments, DPOConfig, ModelConfig),
     "grpo": (GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig),
     "rlt": (GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig),
     "eval": (EvalConfig,),

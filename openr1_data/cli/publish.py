@@ -1,6 +1,8 @@
 """`openr1-data publish` (a curated stage folder → a dataset folder with its card) and `openr1-data push`.
 
     openr1-data publish --input outputs/curated --output_dir outputs/dataset
+    openr1-data publish --input outputs/curated --output_dir outputs/dataset --preference_pairs short_vs_long
+    openr1-data publish --mixture mixture.yaml --output_dir outputs/mixed
     openr1-data push outputs/quickstart/dataset my-user/my-r1-traces --private --revision dev
 
 `publish` follows the input's lineage (`openr1_data.publish.chain`): the funnel of every stage, the rejected rows of
@@ -31,10 +33,18 @@ from openr1_data.publish.local import PublishConfig
 class PublishInputs:
     """What `openr1-data publish` reads and where it writes the dataset folder."""
 
-    input: str = field(
-        metadata={"help": "the curated rows: a stage folder (usually `filter`'s), a file or a Hub id"}
-    )
     output_dir: str = field(metadata={"help": "dataset folder to write (a Hub dataset repo: configs + card)"})
+    input: str | None = field(
+        default=None,
+        metadata={"help": "the curated rows: a stage folder (usually `filter`'s), a file or a Hub id"},
+    )
+    mixture: str | None = field(
+        default=None,
+        metadata={
+            "help": "instead of --input: a mixture of curated sources (stage or published folders) with weights or "
+            "quotas, open-r1's dataset_mixture shape: a YAML/JSON file or inline text (docs: preference-and-mixtures)"
+        },
+    )
     all_traces: str | None = field(
         default=None,
         metadata={
@@ -56,6 +66,13 @@ def publish_main(argv: list[str]) -> int:
     from openr1_data.publish.local import EmptyDatasetError, check_target, publish_local
 
     inputs, settings = parse_config([PublishInputs, PublishConfig], argv, prog="openr1-data publish")
+    if (inputs.input is None) == (inputs.mixture is None):
+        raise ValueError(
+            "openr1-data publish needs --input (a curated stage folder) or --mixture (a mixture spec)"
+        )
+    if inputs.mixture is not None:
+        return _publish_mixture(inputs, settings, argv)
+    assert inputs.input is not None
     check_output_outside_input(inputs.input, inputs.output_dir)
     check_target(Path(inputs.output_dir), settings.overwrite)  # before reading anything
     kept = read_dataset(inputs.input)
@@ -94,6 +111,21 @@ def publish_main(argv: list[str]) -> int:
     print(
         f"  the card: {Path(published.folder) / 'README.md'}; push it: openr1-data push {published.folder} USER/NAME"
     )
+    return 0
+
+
+def _publish_mixture(inputs: PublishInputs, settings: PublishConfig, argv: list[str]) -> int:
+    """`publish --mixture`: several curated sources mixed by weight or quota into one dataset folder."""
+    from openr1_data.publish.local import check_target
+    from openr1_data.publish.mixture import parse_mixture, publish_mixture, read_mixture_spec
+
+    spec = read_mixture_spec(inputs.mixture or "")
+    for entry in parse_mixture(spec)[0]:
+        check_output_outside_input(entry.id, inputs.output_dir, flag="a --mixture source")
+    check_target(Path(inputs.output_dir), settings.overwrite)
+    published = publish_mixture(spec, inputs.output_dir, settings, ["openr1-data", "publish", *argv])
+    print(published.summary())
+    print(f"  the card: {Path(published.folder) / 'README.md'}")
     return 0
 
 

@@ -64,8 +64,11 @@ def sft_messages(problem: str, reasoning: str, final: str) -> list[dict[str, str
 def to_sft(kept: Dataset) -> Dataset:
     """One row per kept trace with `messages` and `num_tokens` (the teacher's completion token count).
 
-    Built with a batched `map`, so a large memory-mapped dataset streams through in batches.
+    Built with a batched `map`, so a large memory-mapped dataset streams through in batches. Rows that already are
+    SFT rows (`messages` and no `reasoning`: a published `sft` config, e.g. the sources of a mixture) stay as they are.
     """
+    if "messages" in kept.column_names and "reasoning" not in kept.column_names:
+        return kept
     require_columns(
         kept.column_names,
         SFT_NEEDS,

@@ -50,6 +50,14 @@ from openr1_data.publish.export import (
     to_rejected,
     to_sft,
 )
+from openr1_data.publish.preference import (
+    NO_PAIRS,
+    PAIR_RULES,
+    PREFERENCE_CONFIG,
+    check_pair_rule,
+    preference_description,
+    to_preference,
+)
 from openr1_data.publish.prm import PRM_CONFIG, has_step_labels, prm_description, to_prm
 from openr1_data.schema import ContractError, arrow_column
 from openr1_data.secrets import redact
@@ -116,9 +124,17 @@ class PublishConfig(CostPrices):
             "has one (openr1-data summarize)"
         },
     )
+    preference_pairs: str = field(
+        default=NO_PAIRS,
+        metadata={
+            "help": "also publish a `preference` config of trace pairs for DPO: correct_vs_incorrect (a right "
+            "and a wrong trace of a problem), short_vs_long (its shortest and longest right traces) or none"
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_pair_rule(self.preference_pairs)
         if self.test_size is not None and self.test_size <= 0:
             raise ValueError(
                 f"test_size must be a fraction in (0, 1) or a number of problems >= 1, got {self.test_size}"
@@ -221,6 +237,7 @@ def publish_local(
     decontamination: Mapping[str, Any] | None = None,
     config: Any = None,
     settings: PublishConfig | None = None,
+    mixture: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> PublishedDataset:
     """Write the curated dataset as a local Hub-style dataset folder (Parquet configs + card + config).
@@ -237,6 +254,7 @@ def publish_local(
         config: the pipeline's configuration (dataclass or mapping), saved to `pipeline_config.yaml`.
         settings: splits, card metadata and shard size (`PublishConfig`); `overrides` replace single fields of it,
             e.g. `publish_local(folder, kept, test_size=0.1, seed=3)`.
+        mixture: what a mixture's card shows of its sources (`publish.mixture.build_mixture`), else None.
     """
     folder = Path(folder)
     settings = dataclasses.replace(settings or PublishConfig(), **overrides)
@@ -269,6 +287,12 @@ def publish_local(
     prm_source = next((d for d in (all_traces, kept) if has_step_labels(d)), None)
     if prm_source is not None and len(prm_rows := to_prm(prm_source)):
         parts[PRM_CONFIG] = prm_rows
+    preference = None
+    if settings.preference_pairs != NO_PAIRS and not nothing_kept and not settings.problems_only:
+        pairs = to_preference(kept, all_traces, settings.preference_pairs)
+        preference = {"rule": settings.preference_pairs, "pairs": len(pairs), "problems": _problems(pairs)}
+        if len(pairs):
+            parts[PREFERENCE_CONFIG] = pairs
     rejected_rows = to_rejected(rejected) if rejected is not None else None
     if rejected_rows is not None and len(rejected_rows):
         parts[REJECTED_CONFIG] = rejected_rows
@@ -309,6 +333,8 @@ def publish_local(
             test_info=test_info,
             settings=settings,
             folder_label=str(folder),
+            preference=preference,
+            mixture=mixture,
         )
         replace_folder(staging, folder)
     except BaseException:
@@ -350,6 +376,17 @@ def _judged_by(kept: Dataset) -> list[dict[str, Any]] | None:
     ]
 
 
+def _problems(ds: Dataset) -> int:
+    return len(arrow_column(ds, "problem_id").unique()) if len(ds) else 0
+
+
+def _preference_card(preference: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The card's preference section: the rule, what it means, and how many pairs over how many problems."""
+    if preference is None:
+        return None
+    return {**preference, "meaning": PAIR_RULES[preference["rule"]]}
+
+
 def _pass_rate_table(kept: Dataset, splits: dict[str, dict[str, Dataset]]) -> list[dict[str, Any]] | None:
     """The pass-rate histogram of a problems-only dataset: kept problems and the rejected ones that have a rate."""
     if "pass_rate" not in kept.column_names:
@@ -389,6 +426,8 @@ def _write_folder(
     test_info: dict[str, Any] | None,
     settings: PublishConfig,
     folder_label: str,
+    preference: dict[str, Any] | None = None,
+    mixture: Mapping[str, Any] | None = None,
 ) -> list[str]:
     patterns: dict[str, dict[str, str]] = {}
     for name, by_split in splits.items():
@@ -419,7 +458,12 @@ def _write_folder(
         "command": prov["command"],
         "config": _plain(config) if config is not None else None,
         "provenance": _plain(provenance) if provenance else None,
-        "publish": {"configs": {n: sorted(s) for n, s in splits.items()}, "test_split": test_info},
+        "publish": {
+            "configs": {n: sorted(s) for n, s in splits.items()},
+            "test_split": test_info,
+            **({"preference": preference} if preference else {}),
+            **({"mixture": _plain(mixture)} if mixture else {}),
+        },
     }
     (root / CONFIG_FILE).write_text(
         redact(yaml.safe_dump(pipeline_config, sort_keys=False, allow_unicode=True))
@@ -464,7 +508,12 @@ def _write_folder(
         "configs": [
             {
                 "name": name,
-                "description": CONFIG_DESCRIPTIONS.get(name) or prm_description(by_split["train"]),
+                "description": CONFIG_DESCRIPTIONS.get(name)
+                or (
+                    preference_description(preference["rule"], preference["pairs"])
+                    if name == PREFERENCE_CONFIG and preference
+                    else prm_description(by_split["train"])
+                ),
                 "splits": list(rows[name].items()),
                 "columns": list(by_split["train"].column_names),
             }
@@ -481,6 +530,8 @@ def _write_folder(
         "pass_rates": _pass_rate_table(kept, splits) if main == PROBLEMS_CONFIG else None,
         "gold_audit": _plain(gold_audit_card(all_traces if all_traces is not None else kept)),
         "lengths_plot": LENGTHS_PLOT,
+        "preference": _preference_card(preference),
+        "mixture": _plain(mixture),
     }
     readme = cards.render_card(context, settings.template)
     (root / README).write_text(readme)

@@ -16,6 +16,7 @@ from openr1_data.generate.stage import GenerationSummary
 from openr1_data.publish.cost import CostPrices
 from openr1_data.publish.hub import push_to_hub
 from openr1_data.publish.local import EmptyDatasetError, publish_local
+from openr1_data.publish.preference import NO_PAIRS, check_pair_rule
 
 
 @dataclass
@@ -31,9 +32,16 @@ class OutputConfig(CostPrices):
     )
     private: bool = field(default=False, metadata={"help": "make the Hub repo private"})
     pretty_name: str | None = field(default=None, metadata={"help": "dataset title in the card"})
+    preference_pairs: str = field(
+        default=NO_PAIRS,
+        metadata={
+            "help": "also publish a `preference` config for DPO: correct_vs_incorrect, short_vs_long or none"
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_pair_rule(self.preference_pairs)
         # Before any work: a finished run's dataset is only replaced when asked (publishing would refuse at the end).
         folder = Path(self.dataset_dir)
         if folder.is_dir() and any(folder.iterdir()) and not self.overwrite:
@@ -77,6 +85,7 @@ def publish_run(
             pretty_name=out_cfg.pretty_name,
             problems_only=problems_only,  # a PublishConfig field, overridden per call
             **{f.name: getattr(out_cfg, f.name) for f in fields(CostPrices)},
+            preference_pairs=NO_PAIRS if problems_only else out_cfg.preference_pairs,
         )
     except EmptyDatasetError as err:
         print(f"\nNothing to publish: {err}", file=sys.stderr)

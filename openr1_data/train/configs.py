@@ -1,4 +1,4 @@
-"""TRL configs of the training scripts: `SFTConfig` / `GRPOConfig` (TRL's plus a `chat_template` option, falling
+"""TRL configs of the training scripts: `SFTConfig` / `GRPOConfig` / `DPOConfig` (TRL's plus a `chat_template` option, falling
 back from bf16 to fp32 on a machine without a bf16-capable accelerator) and the scripts' data arguments.
 """
 
@@ -83,6 +83,18 @@ class GRPOConfig(trl.GRPOConfig):
 
 
 @dataclass
+class DPOConfig(trl.DPOConfig):
+    """TRL's `DPOConfig` plus a chat-template option and the bf16 → fp32 fallback on CPU-only machines."""
+
+    chat_template: str | None = _chat_template_field()
+    num_threads: int | None = _num_threads_field()
+
+    def __post_init__(self) -> None:
+        _bf16_fallback(self)
+        super().__post_init__()
+
+
+@dataclass
 class DataArguments:
     """Where the training data comes from (one dataset or a weighted mixture)."""
 
@@ -101,7 +113,8 @@ class DataArguments:
         default=None,
         metadata={
             "help": "weighted mixture, as in open-r1: {datasets: [{id, config, split, columns, weight}], seed, "
-            "test_split_size}; a weight is the share of that dataset to use (above 1 repeats it)"
+            "test_split_size}; a weight is the share of that dataset to use (above 1 repeats it), or a `quota` "
+            "its number of rows"
         },
     )
     max_samples: int | None = field(default=None, metadata={"help": "train on at most this many rows"})

@@ -4,19 +4,19 @@ errors naming the expected columns, and GRPO prompts in the same prompt style as
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from datasets import Dataset, concatenate_datasets, get_dataset_config_names
 
 from openr1_data.funnel import PipelineRecord, split_by_reason
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
+from openr1_data.publish.mixture import MixtureEntry, parse_mixture, sample_entry
+from openr1_data.publish.preference import PAIR_RULE, PREFERENCE_CONFIG, TRL_COLUMNS
 from openr1_data.schema import (
     ANSWER,
     CODE,
@@ -43,53 +43,11 @@ MESSAGES = "messages"
 # ----------------------------------------------------------------------------------------------- datasets
 
 
-@dataclass
-class MixtureEntry:
-    """One dataset of a mixture."""
-
-    id: str
-    config: str | None = None
-    split: str = "train"
-    columns: list[str] | None = None
-    weight: float = 1.0
-
-
-def parse_mixture(spec: dict[str, Any] | str) -> tuple[list[MixtureEntry], int | None, float | None]:
-    """Parse a mixture (a mapping, or its JSON/YAML text) into entries, seed and test split size."""
-    if isinstance(spec, str):
-        spec = yaml.safe_load(spec) if not spec.lstrip().startswith("{") else json.loads(spec)
-    if not isinstance(spec, dict) or not isinstance(spec.get("datasets"), list) or not spec["datasets"]:
-        raise ValueError(
-            "dataset_mixture must be a mapping with a non-empty `datasets` list, e.g. "
-            "{datasets: [{id: outputs/quickstart, weight: 1.0}], seed: 0}"
-        )
-    unknown = set(spec) - {"datasets", "seed", "test_split_size"}
-    if unknown:
-        raise ValueError(
-            f"dataset_mixture: unknown key(s) {sorted(unknown)}; use datasets, seed, test_split_size"
-        )
-    entries = []
-    for i, item in enumerate(spec["datasets"]):
-        if not isinstance(item, dict) or "id" not in item:
-            raise ValueError(f"dataset_mixture.datasets[{i}]: expected a mapping with an `id`, got {item!r}")
-        bad = set(item) - {"id", "config", "split", "columns", "weight"}
-        if bad:
-            raise ValueError(
-                f"dataset_mixture.datasets[{i}]: unknown key(s) {sorted(bad)}; use id, config, split, columns, weight"
-            )
-        entry = MixtureEntry(**item)
-        if not entry.weight > 0:
-            raise ValueError(
-                f"dataset_mixture.datasets[{i}] ({entry.id}): weight must be > 0, got {entry.weight}"
-            )
-        entries.append(entry)
-    return entries, spec.get("seed"), spec.get("test_split_size")
-
-
 # The configs of a published dataset folder each script reads by default, in order. `all_traces` is never one:
 # it holds every generated trace, before any filter.
 SFT_CONFIGS = ("messages", "sft", "default")
 GRPO_CONFIGS = ("problems", "sft", "default")
+DPO_CONFIGS = (PREFERENCE_CONFIG, "default")
 
 
 def read_training_source(
@@ -115,18 +73,6 @@ def choose_config(source: str, config: str | None, preferred_configs: Sequence[s
                     f"{source} has configs {names}; pass --dataset_config with the one to train on"
                 )
     return config
-
-
-def _weighted(dataset: Dataset, weight: float, seed: int) -> Dataset:
-    """Take `weight` × len(dataset) rows: a shuffled subset below 1, whole copies plus a subset above 1."""
-    whole, frac = int(weight), weight - int(weight)
-    parts = [dataset] * whole
-    n = round(len(dataset) * frac)
-    if whole == 0:
-        n = max(1, n)  # a small weight still contributes a row
-    if n:
-        parts.append(dataset.shuffle(seed=seed).select(range(n)))
-    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 
 def load_training_data(
@@ -158,7 +104,7 @@ def load_training_data(
             missing = [c for c in keep if c not in ds.column_names]
             if not missing:
                 ds = ds.select_columns(list(keep))
-        parts.append(_weighted(ds, entry.weight, seed))
+        parts.append(sample_entry(ds, entry, seed, repeat=True))
     if len(parts) > 1:
         first = parts[0].column_names
         for entry, part in zip(entries, parts, strict=True):
@@ -226,6 +172,36 @@ def load_sft_dataset(data: DataArguments, seed: int = 0) -> tuple[Dataset, Datas
     check_messages(train)
     train = train.select_columns([MESSAGES])
     return train, (test.select_columns([MESSAGES]) if test is not None else None)
+
+
+@dataclass
+class PreferenceData:
+    """DPO rows (`prompt`, `chosen`, `rejected` only) and the pair rules that made them (for the model card)."""
+
+    train: Dataset
+    eval: Dataset | None
+    pair_rules: list[str]
+
+
+def load_preference_dataset(data: DataArguments, seed: int = 0) -> PreferenceData:
+    """Train/eval preference pairs: a published folder's `preference` config (or any TRL preference dataset).
+
+    The pair rules come from the `pair_rule` column a published `preference` config carries (empty for data
+    published elsewhere); TRL then sees only its three columns.
+    """
+    train, test = load_training_data(data, [*TRL_COLUMNS, PAIR_RULE], DPO_CONFIGS, seed)
+    require_columns(
+        train.column_names,
+        TRL_COLUMNS,
+        what="DPO data",
+        fix="DPO needs preference pairs: publish them with `openr1-data publish --preference_pairs "
+        "correct_vs_incorrect` (or short_vs_long) and train on the `preference` config.",
+    )
+    rules = sorted({r for r in train[PAIR_RULE] if r}) if PAIR_RULE in train.column_names else []
+    columns: list[str] = list(TRL_COLUMNS)
+    return PreferenceData(
+        train.select_columns(columns), test.select_columns(columns) if test is not None else None, rules
+    )
 
 
 TEACHER_TRACE_COLUMNS = frozenset(

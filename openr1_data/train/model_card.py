@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from openr1_data.io import read_funnel
+from openr1_data.publish.preference import PAIR_RULES
 from openr1_data.secrets import redact
 from openr1_data.teachers.default_model import teacher_hub_id
 
@@ -27,6 +28,8 @@ SETTINGS = (
     "gradient_accumulation_steps",
     "max_length",
     "max_completion_length",
+    "beta",
+    "loss_type",
     "num_generations",
     "seed",
 )
@@ -66,6 +69,7 @@ def model_card_context(
     dataset_config: str | None = None,
     rewards: list[tuple[str, float]] | None = None,
     metrics: dict[str, float] | None = None,
+    pair_rules: list[str] | None = None,
 ) -> dict[str, Any]:
     """What the model card template receives (every key is described in cards/README.md)."""
     data_text, hub_dataset = dataset_reference(dataset_name)
@@ -97,6 +101,10 @@ def model_card_context(
         "dataset_name": dataset_name,
         "dataset_config": dataset_config,
         "rewards": [[name, _number(weight)] for name, weight in rewards or []],
+        "pair_rules": [
+            [rule, PAIR_RULES.get(rule, "a rule not made by openr1-data")] for rule in pair_rules or []
+        ],
+        "preference_data": trainer_kind == "dpo",
         "settings": [
             [name, str(getattr(training_args, name))]
             for name in SETTINGS

@@ -53,10 +53,12 @@ def save_and_push(
     dataset_config: str | None = None,
     rewards: list[tuple[str, float]] | None = None,
     card_template: str | None = None,
+    pair_rules: list[str] | None = None,
 ) -> None:
     """Save model + tokenizer + our model card to `output_dir`; upload the folder when `--push_to_hub` is set.
 
-    The card names the config trained on, the rewards and their weights (GRPO) and the final logged metrics.
+    The card names the config trained on, the rewards and their weights (GRPO), the pair rule of the preference
+    pairs (DPO) and the final logged metrics.
     The folder is uploaded as saved (`Trainer.push_to_hub` would write TRL's card over ours)."""
     trainer.save_model(training_args.output_dir)
     if not trainer.accelerator.is_main_process:
@@ -73,6 +75,7 @@ def save_and_push(
         tags=tags[1:],
         dataset_config=dataset_config,
         rewards=rewards,
+        pair_rules=pair_rules,
         metrics=final_metrics(trainer.state.log_history),
     )
     if training_args.push_to_hub:
