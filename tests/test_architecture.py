@@ -21,7 +21,7 @@ LAYERS = [
     {"prompts"},
     {"verdicts"},
     {"sources", "teachers", "dedup"},
-    {"generate", "curate"},
+    {"generate", "curate", "imports"},
     {"publish", "train"},
     {"pipeline"},
     {"experiments"},
