@@ -37,9 +37,11 @@ def written_trace_ids(output_dir: str | Path) -> set[str]:
 
 
 def write_shard(rows: list[dict], features: Features, folder: Path, name: str) -> None:
-    """Write rows as one Parquet shard atomically (temp file, fsync, rename): a kill never leaves half a shard."""
+    """Write rows as one Parquet shard atomically (temp file, fsync, rename): a kill never leaves half a shard.
+    No rows give an empty shard with the columns of `features`."""
     folder.mkdir(parents=True, exist_ok=True)
-    table = Dataset.from_list(rows, features=features).data.table
+    # no rows (an import batch whose traces were all rejected): an empty shard with the columns
+    table = Dataset.from_list(rows, features=features).data.table if rows else features.arrow_schema.empty_table()
     tmp = folder / f".{name}.tmp"
     pq.write_table(table, tmp)
     with open(tmp, "rb") as handle:

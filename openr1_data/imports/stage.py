@@ -94,7 +94,9 @@ class ImportConfig:
     )
     import_batch_size: int = field(
         default=1000,
-        metadata={"help": "input rows read, parsed and written (one shard) at a time; a kill loses at most one batch"},
+        metadata={
+            "help": "input rows read, parsed and written (one shard) at a time; a kill loses at most one batch"
+        },
     )
     limit: int | None = field(default=None, metadata={"help": "import only the first N input rows"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
@@ -105,7 +107,9 @@ class ImportConfig:
         if self.limit is not None and self.limit < 0:
             raise ValueError(f"--limit must be >= 0, got {self.limit}")
         if self.layout != "auto" and self.layout not in TRACE_LAYOUTS:
-            raise ValueError(f"--layout {self.layout!r} is unknown; choose auto or one of {list(TRACE_LAYOUTS)}")
+            raise ValueError(
+                f"--layout {self.layout!r} is unknown; choose auto or one of {list(TRACE_LAYOUTS)}"
+            )
 
 
 @dataclass
@@ -132,7 +136,9 @@ class ImportReport:
             counts = getattr(self, name)
             if counts:
                 lines.append(f"  {name:<15} " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-        lines.append(f"  {'rate':<15} {self.rows_per_second:.0f} input rows/s ({self.seconds:.1f} s this run)")
+        lines.append(
+            f"  {'rate':<15} {self.rows_per_second:.0f} input rows/s ({self.seconds:.1f} s this run)"
+        )
         return "\n".join(lines)
 
 
@@ -269,9 +275,10 @@ def done_batches(output_dir: Path, batches: int) -> int:
     while done < batches and (data / shard_file(done)).is_file():
         done += 1
     for folder in (data, rejected):
-        for path in list(folder.glob("import-*.parquet")) + list(folder.glob(".*.tmp")):
-            stem = path.name.removeprefix(".").split(".")[0]
-            number = stem.removeprefix("import-")
+        for path in folder.glob(".*.tmp"):  # we hold the lock: a temp shard is a killed run's, never finished
+            path.unlink(missing_ok=True)
+        for path in folder.glob("import-*.parquet"):
+            number = path.name.removeprefix("import-").removesuffix(".parquet")
             if not number.isdigit() or int(number) >= done:
                 path.unlink(missing_ok=True)
     return done
@@ -356,7 +363,9 @@ def _import_locked(
         for batch in range(done, batches):
             start = batch * size
             columns = raw[start : start + size]
-            kept_rows, rejected_rows, _ = convert_batch(columns, start, layout, config.teacher, kept_names, counts)
+            kept_rows, rejected_rows, _ = convert_batch(
+                columns, start, layout, config.teacher, kept_names, counts
+            )
             write_shard(rejected_rows, rejected_schema, rejected, shard_file(batch))
             write_shard(kept_rows, features, data, shard_file(batch))  # last: the batch is done
             n = len(columns[raw.column_names[0]]) if raw.column_names else 0

@@ -72,7 +72,9 @@ class TraceLayout:
     description: str
     columns: tuple[str, ...]  # columns it needs; their presence selects the layout in `auto`
     read: RowReader  # one row (and its index, for errors) -> its generations
-    verdicts: Callable[[Sequence[str]], dict[str, Value]]  # the `source_*` verdict columns it adds, by the columns
+    verdicts: Callable[
+        [Sequence[str]], dict[str, Value]
+    ]  # the `source_*` verdict columns it adds, by the columns
 
 
 def think_format(text: str) -> str:
@@ -176,16 +178,21 @@ def read_s1k(row: Mapping[str, Any], index: int) -> list[Generation]:
     for teacher in s1k_teachers(list(row)):
         thinking = _text(row.get(f"{teacher}_thinking_trajectory"), index, f"{teacher}_thinking_trajectory")
         attempt = _text(row.get(f"{teacher}_attempt"), index, f"{teacher}_attempt")
-        completion = f"{THINK_OPEN}\n{thinking.strip()}\n{THINK_CLOSE}\n\n{(attempt or '').strip()}" if thinking else ""
+        # without a trajectory the attempt alone is no reasoning trace (rejected: no_think)
+        completion = (
+            f"{THINK_OPEN}\n{thinking.strip()}\n{THINK_CLOSE}\n\n" if thinking and thinking.strip() else ""
+        )
         out.append(
             Generation(
                 problem=question,
-                completion=completion if (thinking or attempt) else None,
+                completion=completion + (attempt or "").strip(),
                 prompt=[{"role": "user", "content": question or ""}],
                 solution=_text(row.get(SOLUTION), index, SOLUTION),
                 teacher=teacher,
                 source=row.get("source_type") if isinstance(row.get("source_type"), str) else None,
-                verdicts={SOURCE_CORRECT: _bool(row.get(f"{teacher}_grade"))} if f"{teacher}_grade" in row else {},
+                verdicts={SOURCE_CORRECT: _bool(row.get(f"{teacher}_grade"))}
+                if f"{teacher}_grade" in row
+                else {},
             )
         )
     return out
@@ -222,7 +229,9 @@ _CHAT_FIX = "Fix the row, or pass the --layout that matches the dataset."
 def read_conversations(row: Mapping[str, Any], index: int) -> list[Generation]:
     """ShareGPT `conversations` ([{from: human|user, value}, {from: gpt|assistant, value}]) with an optional
     `system` column (OpenThoughts-114k, Bespoke-Stratos-17k, OpenThoughts3): one trace, the last assistant turn."""
-    turns = chat_turns(row.get("conversations"), index, "conversations", "from", "value", what="import", fix=_CHAT_FIX)
+    turns = chat_turns(
+        row.get("conversations"), index, "conversations", "from", "value", what="import", fix=_CHAT_FIX
+    )
     system = row.get("system") if isinstance(row.get("system"), str) else None
     return _chat(turns, system, row)
 
@@ -230,7 +239,9 @@ def read_conversations(row: Mapping[str, Any], index: int) -> list[Generation]:
 def read_messages(row: Mapping[str, Any], index: int) -> list[Generation]:
     """Chat `messages` ([{role, content}]) whose assistant turn holds a `<think>` block (Mixture-of-Thoughts): one
     trace, the last assistant turn; a system turn stays in the prompt."""
-    turns = chat_turns(row.get("messages"), index, "messages", "role", "content", what="import", fix=_CHAT_FIX)
+    turns = chat_turns(
+        row.get("messages"), index, "messages", "role", "content", what="import", fix=_CHAT_FIX
+    )
     system = next((text for role, text in turns if role == "system"), None)
     return _chat([(r, t) for r, t in turns if r != "system"], system, row)
 
@@ -240,7 +251,9 @@ def read_prompt_completion(row: Mapping[str, Any], index: int) -> list[Generatio
     (conversational)."""
     prompt, completion = row.get("prompt"), row.get("completion")
     if isinstance(prompt, str) and isinstance(completion, str | type(None)):
-        return _chat([("user", prompt), *([("assistant", completion)] if completion is not None else [])], None, row)
+        return _chat(
+            [("user", prompt), *([("assistant", completion)] if completion is not None else [])], None, row
+        )
     asked = chat_turns(prompt, index, "prompt", "role", "content", what="import", fix=_CHAT_FIX)
     answered = chat_turns(completion, index, "completion", "role", "content", what="import", fix=_CHAT_FIX)
     system = next((text for role, text in asked if role == "system"), None)
@@ -299,7 +312,9 @@ def resolve_trace_layout(columns: Sequence[str], layout: str = "auto") -> TraceL
         )
     chosen = TRACE_LAYOUTS[layout]
     if not _matches(chosen, columns):
-        needs = list(chosen.columns) + (["<teacher>_thinking_trajectory", "<teacher>_attempt"] if layout == "s1k" else [])
+        needs = list(chosen.columns) + (
+            ["<teacher>_thinking_trajectory", "<teacher>_attempt"] if layout == "s1k" else []
+        )
         raise ContractError(
             f"import: --layout {layout} reads column(s) {needs}, but the dataset has {columns}. Pass the --layout that "
             f"matches the dataset (or 'auto'). Known layouts:\n{trace_layouts_help()}"
