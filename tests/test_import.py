@@ -351,9 +351,16 @@ def test_openr1_math_one_trace_per_generation_with_its_own_verdicts(tmp_path):
     assert right["source_uuid"].endswith("-6f0e-5b62-9a3c-1d2f3e4a5b6c")
     assert right["source_question_type"] == "math-word-problem"
     (mcq,) = traces[PRIME]
-    assert (mcq["domain"], mcq["prompt_style"], mcq["predicted_answer"], mcq["answer"]) == ("mcq", "mcq", "C", "C")
+    assert (mcq["domain"], mcq["prompt_style"], mcq["predicted_answer"], mcq["answer"]) == (
+        "mcq",
+        "mcq",
+        "C",
+        "C",
+    )
     assert traces[HALF][0]["predicted_answer"] == "\\dfrac{\\sqrt3}{2}"
-    (cut,) = traces[CUT]  # the cut generation is a trace (the filter rejects it), the one without think is not
+    (cut,) = traces[
+        CUT
+    ]  # the cut generation is a trace (the filter rejects it), the one without think is not
     assert (cut["finish_reason"], cut["parse_issue"], cut["source_reasoning_complete"]) == (
         "length",
         "unclosed_think",
@@ -368,7 +375,9 @@ def test_openr1_math_one_trace_per_generation_with_its_own_verdicts(tmp_path):
 
 
 def test_mixture_of_thoughts_messages_by_domain(tmp_path):
-    result, kept, rejected = run_import(mixture_of_thoughts_rows(), tmp_path, teacher="deepseek-ai/DeepSeek-R1")
+    result, kept, rejected = run_import(
+        mixture_of_thoughts_rows(), tmp_path, teacher="deepseek-ai/DeepSeek-R1"
+    )
     assert result.report.layout == "messages"
     assert (len(kept), [r["rejected_reason"] for r in rejected]) == (3, ["no_think"])
     math, code, science = kept
@@ -376,7 +385,9 @@ def test_mixture_of_thoughts_messages_by_domain(tmp_path):
     assert math["reasoning"] == "3^4 = 81 and 4^3 = 64, so the difference is 81 - 64 = 17."
     assert (code["domain"], code["prompt_style"]) == ("code", "r1_code")
     assert code["predicted_answer"] == "n = int(input())\nprint(n * n)\n"
-    assert code["prompt"][0]["role"] == "system" and code["prompt"][1]["content"].startswith("Read an integer")
+    assert code["prompt"][0]["role"] == "system" and code["prompt"][1]["content"].startswith(
+        "Read an integer"
+    )
     assert (science["domain"], science["predicted_answer"]) == ("mcq", "B")
     assert [r["source_num_tokens"] for r in kept] == [412, 530, 208]
     assert {r["teacher"] for r in kept} == {"deepseek-ai/DeepSeek-R1"}
@@ -458,7 +469,12 @@ def test_verify_on_imported_openr1_math_agrees_with_its_math_verify_verdicts(tmp
     lineage = json.loads((imported / "lineage.json").read_text())
     assert lineage["command"] == "import" and lineage["input"]["path"] == str(source)
     funnel = json.loads((imported / "funnel.json").read_text())
-    assert funnel["stages"][0] == {"stage": "import", "rows_in": 6, "rows_out": 5, "rejected": {"no_think": 1}}
+    assert funnel["stages"][0] == {
+        "stage": "import",
+        "rows_in": 6,
+        "rows_out": 5,
+        "rejected": {"no_think": 1},
+    }
     assert read_dataset(imported / "rejected" / "import").to_list()[0]["rejected_reason"] == "no_think"
 
 
@@ -468,16 +484,24 @@ def test_cli_errors_name_the_problem_and_exit_2(tmp_path, capsys):
         return capsys.readouterr().err
 
     plain = write_jsonl([{"text": "hello"}], tmp_path / "plain.jsonl")
-    assert "no known trace layout in columns ['text']" in error(["--input", str(plain), "--output_dir", str(tmp_path / "a")])
+    assert "no known trace layout in columns ['text']" in error(
+        ["--input", str(plain), "--output_dir", str(tmp_path / "a")]
+    )
     source = write_jsonl(openr1_math_rows(), tmp_path / "openr1.jsonl")
     out = str(tmp_path / "b")
     assert "unknown" in error(["--input", str(source), "--output_dir", out, "--layout", "sharegpt"])
-    assert "--layout s1k reads column(s)" in error(["--input", str(source), "--output_dir", out, "--layout", "s1k"])
-    broken = write_jsonl([{"messages": [{"role": "user", "content": "hi"}]}, {"messages": "not a chat"}], tmp_path / "m.jsonl")
+    assert "--layout s1k reads column(s)" in error(
+        ["--input", str(source), "--output_dir", out, "--layout", "s1k"]
+    )
+    broken = write_jsonl(
+        [{"messages": [{"role": "user", "content": "hi"}]}, {"messages": "not a chat"}], tmp_path / "m.jsonl"
+    )
     message = error(["--input", str(broken), "--output_dir", str(tmp_path / "c")])
     assert "row 1, column `messages`" in message and "expected a list" in message
     bad_list = write_jsonl([{**openr1_math_rows()[0], "generations": "one text"}], tmp_path / "g.jsonl")
-    assert "column `generations`: expected a list" in error(["--input", str(bad_list), "--output_dir", str(tmp_path / "d")])
+    assert "column `generations`: expected a list" in error(
+        ["--input", str(bad_list), "--output_dir", str(tmp_path / "d")]
+    )
     assert "--import_batch_size must be >= 1" in error(
         ["--input", str(source), "--output_dir", out, "--import_batch_size", "0"]
     )
@@ -552,7 +576,9 @@ def test_a_killed_import_resumes_with_every_trace_once(tmp_path):
     assert 1 <= written < 80 and not (out / "funnel.json").exists()
     # a half-written batch as a killed run can leave it: its rejected shard and a temp kept shard
     (out / "rejected" / "import").mkdir(parents=True, exist_ok=True)
-    Dataset.from_list(synthetic_openr1(1)).to_parquet(str(out / "rejected" / "import" / f"import-{written:06d}.parquet"))
+    Dataset.from_list(synthetic_openr1(1)).to_parquet(
+        str(out / "rejected" / "import" / f"import-{written:06d}.parquet")
+    )
     (out / "data" / f".import-{written:06d}.parquet.tmp").write_bytes(b"PAR1 half")
     with pytest.raises(Exception, match="incomplete stage output"):
         read_dataset(out)
@@ -565,6 +591,10 @@ def test_a_killed_import_resumes_with_every_trace_once(tmp_path):
     )
     assert len(read_dataset(out / "rejected" / "import")) == 0
     report = json.loads((out / "import_report.json").read_text())
-    assert (report["input_rows"], report["traces"], report["source_correct"]) == (4000, 8000, {"true": 4000, "false": 4000})
+    assert (report["input_rows"], report["traces"], report["source_correct"]) == (
+        4000,
+        8000,
+        {"true": 4000, "false": 4000},
+    )
     # a rerun with other settings is refused instead of mixing traces
     assert cli([*argv[:-2], "--teacher", "other"]) == 2

@@ -41,7 +41,9 @@ def write_shard(rows: list[dict], features: Features, folder: Path, name: str) -
     No rows give an empty shard with the columns of `features`."""
     folder.mkdir(parents=True, exist_ok=True)
     # no rows (an import batch whose traces were all rejected): an empty shard with the columns
-    table = Dataset.from_list(rows, features=features).data.table if rows else features.arrow_schema.empty_table()
+    table = (
+        Dataset.from_list(rows, features=features).data.table if rows else features.arrow_schema.empty_table()
+    )
     tmp = folder / f".{name}.tmp"
     pq.write_table(table, tmp)
     with open(tmp, "rb") as handle:
