@@ -28,11 +28,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, Features, Value
 
 from openr1_data.funnel import Funnel, StageResult, StageStats
-from openr1_data.generate.shards import write_shard
+from openr1_data.generate.shards import write_table_shard
 from openr1_data.io import DATA_DIR, FUNNEL_FILE, REJECTED_DIR, hold_folder_lock, read_parquet_folder
 from openr1_data.lineage import write_record
 from openr1_data.prompts.styles import get_style
@@ -163,15 +164,18 @@ def rejected_features(features: Features) -> Features:
     return Features({**features, REJECT_STAGE: Value("string"), REJECT_REASON: Value("string")})
 
 
-def trace_row(gen: Generation, teacher: str, sample_index: int) -> tuple[dict[str, Any], str | None]:
-    """The contract row of one generation and why it is rejected (None: imported)."""
+def trace_row(
+    gen: Generation, teacher: str, sample_index: int, problem_id: str | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The contract row of one generation and why it is rejected (None: imported); `problem_id`: its problem's id
+    when the caller has it."""
     problem = (gen.problem or "").strip() or None
     completion = think_format(gen.completion or "")
     _, final, _ = split_think(completion)
     gold = gold_answer(gen.answer, gen.solution)
     domain = trace_domain(problem, final, gold)
     style = DOMAIN_STYLES[domain]
-    problem_id = make_problem_id(problem or "")
+    problem_id = problem_id or make_problem_id(problem or "")
     row = {PROBLEM: problem, SOLUTION: gen.solution, ANSWER: gold, PROBLEM_ID: problem_id, DOMAIN: domain}
     parsed = get_style(style).parse(completion, row)
     row.update(
@@ -226,7 +230,9 @@ def convert_batch(
         extra = {ours: raw.get(theirs) for theirs, ours in kept.items()}
         for gen in layout.read(raw, index):
             problem_id = make_problem_id((gen.problem or "").strip())
-            row, reason = trace_row(gen, teacher or gen.teacher or UNKNOWN_TEACHER, counts[problem_id])
+            row, reason = trace_row(
+                gen, teacher or gen.teacher or UNKNOWN_TEACHER, counts[problem_id], problem_id
+            )
             counts[problem_id] += 1
             row.update(extra)
             if reason is None:
@@ -282,6 +288,12 @@ def done_batches(output_dir: Path, batches: int) -> int:
             if not number.isdigit() or int(number) >= done:
                 path.unlink(missing_ok=True)
     return done
+
+
+def _table(rows: list[dict], features: Features) -> pa.Table:
+    """Rows as an Arrow table in the shards' schema (plain values: no `datasets` encoding or fingerprint); no rows
+    give an empty table with the columns."""
+    return pa.Table.from_pylist(rows, schema=features.arrow_schema)
 
 
 def _written_counts(output_dir: Path, done: int) -> Counter:
@@ -366,8 +378,8 @@ def _import_locked(
             kept_rows, rejected_rows, _ = convert_batch(
                 columns, start, layout, config.teacher, kept_names, counts
             )
-            write_shard(rejected_rows, rejected_schema, rejected, shard_file(batch))
-            write_shard(kept_rows, features, data, shard_file(batch))  # last: the batch is done
+            write_table_shard(_table(rejected_rows, rejected_schema), rejected, shard_file(batch))
+            write_table_shard(_table(kept_rows, features), data, shard_file(batch))  # last: the batch is done
             n = len(columns[raw.column_names[0]]) if raw.column_names else 0
             rows_done += n
             if bar is not None:
