@@ -26,7 +26,6 @@ from openr1_data.schema import TRACE_COLUMNS, make_problem_id, make_trace_id
 from tests.hub_server import HubServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-QUIET = ImportConfig(progress=False)
 
 
 def think(reasoning: str, answer: str) -> str:
@@ -476,6 +475,19 @@ def test_verify_on_imported_openr1_math_agrees_with_its_math_verify_verdicts(tmp
         "rejected": {"no_think": 1},
     }
     assert read_dataset(imported / "rejected" / "import").to_list()[0]["rejected_reason"] == "no_think"
+
+
+def test_verify_dispatches_imported_code_and_multiple_choice_traces_by_domain(tmp_path):
+    source = write_jsonl(mixture_of_thoughts_rows(), tmp_path / "mot.jsonl")
+    imported, verified = tmp_path / "imported", tmp_path / "verified"
+    assert cli(["import", "--input", str(source), "--output_dir", str(imported), "--progress", "false"]) == 0
+    assert cli(["verify", "--input", str(imported), "--output_dir", str(verified), "--verify_num_proc", "0",
+                "--progress", "false"]) == 0  # fmt: skip
+    rows = {r["domain"]: r for r in read_dataset(verified).to_list()}
+    # no gold in Mixture-of-Thoughts and no tests for its code: unknown verdicts, each from its own judgement
+    assert (rows["code"]["correct"], rows["code"]["verify_error"]) == (None, "no_tests")
+    assert (rows["mcq"]["correct"], rows["mcq"]["verify_error"]) == (None, "gold_missing")
+    assert (rows["math"]["correct"], rows["math"]["verify_error"]) == (None, "gold_missing")
 
 
 def test_cli_errors_name_the_problem_and_exit_2(tmp_path, capsys):

@@ -222,10 +222,10 @@ def convert_batch(
     teacher: str | None,
     kept: Mapping[str, str],
     counts: Counter,
-) -> tuple[list[dict], list[dict], list[str]]:
-    """Kept rows, rejected rows and their reasons of one batch of input rows (`counts`: traces seen per problem
-    id, the next sample index; updated)."""
-    kept_rows, rejected_rows, reasons = [], [], []
+) -> tuple[list[dict], list[dict]]:
+    """Kept rows and rejected rows (with their stage and reason) of one batch of input rows (`counts`: traces seen
+    per problem id, the next sample index; updated)."""
+    kept_rows, rejected_rows = [], []
     for index, raw in batch_rows(batch, start):
         extra = {ours: raw.get(theirs) for theirs, ours in kept.items()}
         for gen in layout.read(raw, index):
@@ -239,8 +239,7 @@ def convert_batch(
                 kept_rows.append(row)
             else:
                 rejected_rows.append({**row, REJECT_STAGE: STAGE, REJECT_REASON: reason})
-                reasons.append(reason)
-    return kept_rows, rejected_rows, reasons
+    return kept_rows, rejected_rows
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -375,7 +374,7 @@ def _import_locked(
         for batch in range(done, batches):
             start = batch * size
             columns = raw[start : start + size]
-            kept_rows, rejected_rows, _ = convert_batch(
+            kept_rows, rejected_rows = convert_batch(
                 columns, start, layout, config.teacher, kept_names, counts
             )
             write_table_shard(_table(rejected_rows, rejected_schema), rejected, shard_file(batch))
