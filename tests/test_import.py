@@ -343,6 +343,7 @@ def test_openr1_math_one_trace_per_generation_with_its_own_verdicts(tmp_path):
     assert (right["source_correct"], wrong["source_correct"]) == (True, False)
     assert (right["source_correct_llama"], wrong["source_correct_llama"]) == (True, False)
     assert [t["sample_index"] for t in (right, wrong)] == [0, 1]
+    assert result.report.teachers == {"unknown": 5}
     assert right["answer"] == "28" and right["source"] == "olympiads" and right["domain"] == "math"
     assert right["problem_id"] == make_problem_id(DIVISORS)
     assert right["trace_id"] == make_trace_id(right["problem_id"], "r1", "unknown", 0)
@@ -475,6 +476,26 @@ def test_verify_on_imported_openr1_math_agrees_with_its_math_verify_verdicts(tmp
         "rejected": {"no_think": 1},
     }
     assert read_dataset(imported / "rejected" / "import").to_list()[0]["rejected_reason"] == "no_think"
+
+
+def test_imported_traces_go_through_filter_and_publish(tmp_path):
+    source = write_jsonl(openr1_math_rows(), tmp_path / "openr1.jsonl")
+    folders = [tmp_path / name for name in ("imported", "verified", "curated", "dataset")]
+    assert cli(["import", "--input", str(source), "--output_dir", str(folders[0]), "--teacher", "DeepSeek-R1",
+                "--progress", "false"]) == 0  # fmt: skip
+    assert cli(["verify", "--input", str(folders[0]), "--output_dir", str(folders[1]), "--verify_num_proc", "0",
+                "--progress", "false"]) == 0  # fmt: skip
+    assert cli(["filter", "--input", str(folders[1]), "--output_dir", str(folders[2])]) == 0
+    assert cli(["publish", "--input", str(folders[2]), "--output_dir", str(folders[3])]) == 0
+    sft = read_dataset(folders[3] / "data" / "sft").to_list()
+    # right and finished: the divisor sum, the prime and sin 60; the wrong and the cut traces are rejected
+    assert sorted(r["predicted_answer"] for r in sft) == sorted(["28", "C", "\\dfrac{\\sqrt3}{2}"])
+    assert {r["teacher"] for r in sft} == {"DeepSeek-R1"}
+    card = (folders[3] / "README.md").read_text()
+    assert "| import | 6 | 5 | 1 | no_think: 1 |" in card
+    assert (
+        len(read_dataset(folders[3] / "data" / "all_traces")) == 4
+    )  # the imported traces, one row per problem
 
 
 def test_verify_dispatches_imported_code_and_multiple_choice_traces_by_domain(tmp_path):

@@ -311,7 +311,9 @@ def _column_counts(tables: Sequence[Path], column: str) -> dict[str, int]:
     for path in tables:
         if column in pq.read_schema(path).names:
             values = pq.read_table(path, columns=[column]).column(0).to_pylist()
-            counts.update("none" if v is None else str(v).lower() for v in values)
+            counts.update(
+                "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in values
+            )
     return dict(counts.most_common())
 
 
