@@ -151,6 +151,7 @@ def test_top_level_holds_only_shared_contracts_and_every_stage_is_a_folder():
         "generate",
         "dedup",
         "curate",
+        "imports",
         "publish",
         "train",
         "experiments",
