@@ -22,7 +22,7 @@ from datasets import Dataset
 from openr1_data.cli import main as cli
 from openr1_data.imports.stage import ImportConfig, import_traces
 from openr1_data.io import read_dataset
-from openr1_data.schema import TRACE_COLUMNS, make_problem_id, make_trace_id
+from openr1_data.schema import TRACE_COLUMNS, ContractError, make_problem_id, make_trace_id
 from tests.hub_server import HubServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -535,6 +535,9 @@ def test_cli_errors_name_the_problem_and_exit_2(tmp_path, capsys):
     assert "column `generations`: expected a list" in error(
         ["--input", str(bad_list), "--output_dir", str(tmp_path / "d")]
     )
+    assert "--import_num_proc must be >= 1" in error(
+        ["--input", str(source), "--output_dir", out, "--import_num_proc", "0"]
+    )
     assert "--import_batch_size must be >= 1" in error(
         ["--input", str(source), "--output_dir", out, "--import_batch_size", "0"]
     )
@@ -589,6 +592,24 @@ def synthetic_openr1(n: int) -> list[dict]:
                      "generations": gens, "correctness_math_verify": [True, False],
                      "finish_reasons": ["stop", "stop"], "source": "synthetic"})  # fmt: skip
     return rows
+
+
+def test_worker_processes_give_the_same_traces_in_the_same_order(tmp_path):
+    rows = synthetic_openr1(150)
+    rows += rows[:40]  # problems met again in later batches: their sample indices continue across batches
+    raw = Dataset.from_list(rows)
+    alone = import_traces(raw, ImportConfig(import_batch_size=37, progress=False), tmp_path / "one")
+    workers = import_traces(
+        raw, ImportConfig(import_batch_size=37, import_num_proc=2, progress=False), tmp_path / "two"
+    )
+    assert workers.kept.to_list() == alone.kept.to_list()
+    assert len(alone.kept) == 380 and max(alone.kept["sample_index"]) == 3
+    # a row of the wrong shape met in a worker is the same one-line error, naming the row
+    chats = openthoughts3_rows() * 40
+    chats[100] = {**chats[100], "conversations": [{"from": "human", "value": None}]}
+    with pytest.raises(ContractError, match="row 100, column `conversations`"):
+        import_traces(Dataset.from_list(chats), ImportConfig(import_batch_size=37, import_num_proc=2,
+                                                             progress=False), tmp_path / "x")  # fmt: skip
 
 
 def test_a_killed_import_resumes_with_every_trace_once(tmp_path):

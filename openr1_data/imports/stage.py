@@ -13,17 +13,20 @@ How it streams and resumes: the input (memory-mapped Arrow) is read `import_batc
 written as `data/import-<k>.parquet` (kept traces) and `rejected/import/import-<k>.parquet` (rejected ones, with a
 reason), each atomically (`generate/shards.write_shard`), the kept shard last: it marks the batch done. A rerun of
 the same command skips the batches that are done and redoes the first that is not, so every trace is written
-exactly once; `import_manifest.json` refuses a rerun with other settings. `import_report.json`, `lineage.json` and
+exactly once; `import_manifest.json` refuses a rerun with other settings. With `import_num_proc` > 1, forked
+workers read and parse the batches and this process numbers (sample index, trace id) and writes them in order. `import_report.json`, `lineage.json` and
 `funnel.json` (last: the folder is complete) are written when every batch is there.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ from openr1_data.funnel import Funnel, StageResult, StageStats
 from openr1_data.generate.shards import write_table_shard
 from openr1_data.io import DATA_DIR, FUNNEL_FILE, REJECTED_DIR, hold_folder_lock, read_parquet_folder
 from openr1_data.lineage import write_record
+from openr1_data.procs import watched_initializer
 from openr1_data.prompts.styles import get_style
 from openr1_data.schema import (
     ANSWER,
@@ -99,12 +103,21 @@ class ImportConfig:
             "help": "input rows read, parsed and written (one shard) at a time; a kill loses at most one batch"
         },
     )
+    import_num_proc: int = field(
+        default=1,
+        metadata={
+            "help": "worker processes that read and parse batches (this process numbers and writes them in input "
+            "order, so the output is the same for any number); 1: none"
+        },
+    )
     limit: int | None = field(default=None, metadata={"help": "import only the first N input rows"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
         if self.import_batch_size < 1:
             raise ValueError(f"--import_batch_size must be >= 1, got {self.import_batch_size}")
+        if self.import_num_proc < 1:
+            raise ValueError(f"--import_num_proc must be >= 1, got {self.import_num_proc}")
         if self.limit is not None and self.limit < 0:
             raise ValueError(f"--limit must be >= 0, got {self.limit}")
         if self.layout != "auto" and self.layout not in TRACE_LAYOUTS:
@@ -164,25 +177,21 @@ def rejected_features(features: Features) -> Features:
     return Features({**features, REJECT_STAGE: Value("string"), REJECT_REASON: Value("string")})
 
 
-def trace_row(
-    gen: Generation, teacher: str, sample_index: int, problem_id: str | None = None
-) -> tuple[dict[str, Any], str | None]:
-    """The contract row of one generation and why it is rejected (None: imported); `problem_id`: its problem's id
-    when the caller has it."""
+def trace_row(gen: Generation, teacher: str, problem_id: str) -> tuple[dict[str, Any], str | None]:
+    """The contract row of one generation and why it is rejected (None: imported); its `sample_index` and
+    `trace_id` come from `number_traces`, which sees the traces in input order."""
     problem = (gen.problem or "").strip() or None
     completion = think_format(gen.completion or "")
     _, final, _ = split_think(completion)
     gold = gold_answer(gen.answer, gen.solution)
     domain = trace_domain(problem, final, gold)
     style = DOMAIN_STYLES[domain]
-    problem_id = problem_id or make_problem_id(problem or "")
     row = {PROBLEM: problem, SOLUTION: gen.solution, ANSWER: gold, PROBLEM_ID: problem_id, DOMAIN: domain}
     parsed = get_style(style).parse(completion, row)
     row.update(
         {
             SOURCE: gen.source if isinstance(gen.source, str) else None,
             TESTS: None,  # imported code traces have no tests: verify says `no_tests` (correct None)
-            "sample_index": sample_index,
             "teacher": teacher,
             "prompt_style": style,
             "prompt": gen.prompt,
@@ -194,7 +203,6 @@ def trace_row(
             "completion_tokens": approximate_token_count(completion),
             "parse_issue": parsed.parse_issue,
             "forced": False,
-            "trace_id": make_trace_id(problem_id, style, teacher, sample_index),
             **gen.verdicts,
         }
     )
@@ -215,6 +223,39 @@ def batch_rows(batch: Mapping[str, list], start: int) -> Iterator[tuple[int, dic
         yield start + i, {c: batch[c][i] for c in columns}
 
 
+def parse_batch(
+    batch: Mapping[str, list], start: int, layout: TraceLayout, teacher: str | None, kept: Mapping[str, str]
+) -> list[tuple[dict[str, Any], str | None]]:
+    """Every generation of one batch of input rows as (row, rejection reason), in input order, before numbering."""
+    parsed = []
+    for index, raw in batch_rows(batch, start):
+        extra = {ours: raw.get(theirs) for theirs, ours in kept.items()}
+        for gen in layout.read(raw, index):
+            problem_id = make_problem_id((gen.problem or "").strip())
+            row, reason = trace_row(gen, teacher or gen.teacher or UNKNOWN_TEACHER, problem_id)
+            row.update(extra)
+            parsed.append((row, reason))
+    return parsed
+
+
+def number_traces(
+    parsed: list[tuple[dict[str, Any], str | None]], counts: Counter
+) -> tuple[list[dict], list[dict]]:
+    """Kept rows and rejected rows (with their stage and reason) of parsed generations, each given its sample index
+    (the problem's traces so far, `counts`, updated) and its trace id as generation makes it."""
+    kept_rows, rejected_rows = [], []
+    for row, reason in parsed:
+        index = counts[row[PROBLEM_ID]]
+        counts[row[PROBLEM_ID]] += 1
+        row["sample_index"] = index
+        row["trace_id"] = make_trace_id(row[PROBLEM_ID], row["prompt_style"], row["teacher"], index)
+        if reason is None:
+            kept_rows.append(row)
+        else:
+            rejected_rows.append({**row, REJECT_STAGE: STAGE, REJECT_REASON: reason})
+    return kept_rows, rejected_rows
+
+
 def convert_batch(
     batch: Mapping[str, list],
     start: int,
@@ -223,23 +264,50 @@ def convert_batch(
     kept: Mapping[str, str],
     counts: Counter,
 ) -> tuple[list[dict], list[dict]]:
-    """Kept rows and rejected rows (with their stage and reason) of one batch of input rows (`counts`: traces seen
-    per problem id, the next sample index; updated)."""
-    kept_rows, rejected_rows = [], []
-    for index, raw in batch_rows(batch, start):
-        extra = {ours: raw.get(theirs) for theirs, ours in kept.items()}
-        for gen in layout.read(raw, index):
-            problem_id = make_problem_id((gen.problem or "").strip())
-            row, reason = trace_row(
-                gen, teacher or gen.teacher or UNKNOWN_TEACHER, counts[problem_id], problem_id
-            )
-            counts[problem_id] += 1
-            row.update(extra)
-            if reason is None:
-                kept_rows.append(row)
-            else:
-                rejected_rows.append({**row, REJECT_STAGE: STAGE, REJECT_REASON: reason})
-    return kept_rows, rejected_rows
+    """Kept rows and rejected rows of one batch of input rows (`parse_batch`, then `number_traces`)."""
+    return number_traces(parse_batch(batch, start, layout, teacher, kept), counts)
+
+
+# Worker side of `--import_num_proc`: the input and the settings, inherited at fork.
+_WORK: dict[str, Any] = {}
+
+
+def _init_worker(
+    raw: Dataset, layout: TraceLayout, teacher: str | None, kept: Mapping[str, str], size: int
+) -> None:
+    _WORK.update(raw=raw, layout=layout, teacher=teacher, kept=kept, size=size)
+
+
+def _parse_job(batch: int) -> list[tuple[dict[str, Any], str | None]]:
+    start = batch * _WORK["size"]
+    columns = _WORK["raw"][start : start + _WORK["size"]]
+    return parse_batch(columns, start, _WORK["layout"], _WORK["teacher"], _WORK["kept"])
+
+
+@contextmanager
+def parsed_batches(
+    raw: Dataset, layout: TraceLayout, config: ImportConfig, kept: Mapping[str, str], todo: range
+) -> Iterator[Iterator[list[tuple[dict[str, Any], str | None]]]]:
+    """The parsed generations of each batch in `todo`, in order: in this process, or in `import_num_proc` forked
+    workers (which die with this process) while this one numbers and writes."""
+    size = config.import_batch_size
+    if config.import_num_proc <= 1:
+
+        def here() -> Iterator[list[tuple[dict[str, Any], str | None]]]:
+            for batch in todo:
+                yield parse_batch(
+                    raw[batch * size : (batch + 1) * size], batch * size, layout, config.teacher, kept
+                )
+
+        yield here()
+        return
+    initializer, initargs = watched_initializer(_init_worker, (raw, layout, config.teacher, kept, size))
+    pool = multiprocessing.get_context("fork").Pool(config.import_num_proc, initializer, initargs)
+    try:
+        yield pool.imap(_parse_job, todo)
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -373,18 +441,16 @@ def _import_locked(
     bar = _progress(len(raw), min(done * size, len(raw)), config.progress)
     started, rows_done = time.monotonic(), 0
     try:
-        for batch in range(done, batches):
-            start = batch * size
-            columns = raw[start : start + size]
-            kept_rows, rejected_rows = convert_batch(
-                columns, start, layout, config.teacher, kept_names, counts
-            )
-            write_table_shard(_table(rejected_rows, rejected_schema), rejected, shard_file(batch))
-            write_table_shard(_table(kept_rows, features), data, shard_file(batch))  # last: the batch is done
-            n = len(columns[raw.column_names[0]]) if raw.column_names else 0
-            rows_done += n
-            if bar is not None:
-                bar.update(n)
+        with parsed_batches(raw, layout, config, kept_names, range(done, batches)) as parsed:
+            for batch, generations in zip(range(done, batches), parsed, strict=True):
+                kept_rows, rejected_rows = number_traces(generations, counts)
+                write_table_shard(_table(rejected_rows, rejected_schema), rejected, shard_file(batch))
+                # the kept shard last: it marks the batch done
+                write_table_shard(_table(kept_rows, features), data, shard_file(batch))
+                n = min(size, len(raw) - batch * size)
+                rows_done += n
+                if bar is not None:
+                    bar.update(n)
     finally:
         if bar is not None:
             bar.close()
