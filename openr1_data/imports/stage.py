@@ -14,8 +14,9 @@ written as `data/import-<k>.parquet` (kept traces) and `rejected/import/import-<
 reason), each atomically (`generate/shards.write_shard`), the kept shard last: it marks the batch done. A rerun of
 the same command skips the batches that are done and redoes the first that is not, so every trace is written
 exactly once; `import_manifest.json` refuses a rerun with other settings. With `import_num_proc` > 1, forked
-workers read and parse the batches and this process numbers (sample index, trace id) and writes them in order. `import_report.json`, `lineage.json` and
-`funnel.json` (last: the folder is complete) are written when every batch is there.
+workers read and parse the batches and this process numbers (sample index, trace id) and writes them in order.
+`import_report.json`, `lineage.json` and `funnel.json` (last: the folder is complete) are written when every batch
+is there.
 """
 
 from __future__ import annotations
