@@ -10,7 +10,7 @@ Baseline (what a user would otherwise write): `datasets.map(batched=True)` that 
 and splits each at `</think>` (no parsing of answers, ids, domains, verdicts or resume), single process, on the
 same file.
 
-    python benchmarks/import_traces.py [--rows 100000] [--chars 6000] [--batch 1000] [--baseline]
+    python benchmarks/import_traces.py [--rows 100000] [--chars 6000] [--batch 1000] [--num-proc 1] [--baseline]
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--chars", type=int, default=6000, help="characters of each generation's think block")
     parser.add_argument("--batch", type=int, default=1000, help="--import_batch_size")
+    parser.add_argument("--num-proc", type=int, default=1, help="--import_num_proc")
     parser.add_argument("--baseline", action="store_true", help="also time the datasets.map baseline")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="import-bench-"))
