@@ -142,7 +142,8 @@ def main() -> int:
         out = work / "imported"
         seconds, cpu, peak, anon = run_child(
             [sys.executable, "-m", "openr1_data.cli", "import", "--input", str(source), "--output_dir", str(out),
-             "--import_batch_size", str(args.batch), "--progress", "false"], env)  # fmt: skip
+             "--import_batch_size", str(args.batch), "--import_num_proc", str(args.num_proc), "--progress", "false"],
+            env)  # fmt: skip
         print(
             f"import:   {seconds:8.1f} s  {args.rows / seconds:8.0f} rows/s  {2 * args.rows / seconds:8.0f} traces/s  "
             f"CPU {cpu:.1f} s ({args.rows / cpu:.0f} rows per CPU-second)  "
