@@ -5,7 +5,8 @@ compare, exit 1 on drift).
   dataclasses the subcommand hands to `parse_config` and their `metadata["help"]`;
 - `reference/rewards.md`: the GRPO reward registry (`REWARD_FUNCS`, its open-r1 aliases, each reward's parameters);
 - `reference/benchmarks.md`: the evaluation-benchmark registry (`sources/eval_benchmarks.py`);
-- `reference/layouts.md`: the problem layouts (`sources/domains.py`) and the RLT pair layouts (`sources/layouts.py`).
+- `reference/layouts.md`: the problem layouts (`sources/domains.py`), the RLT pair layouts (`sources/layouts.py`)
+  and the trace layouts of `openr1-data import` (`sources/trace_layouts.py`).
 
 `tests/test_docs.py` fails when the committed pages differ from what this writes. Nothing here loads a model.
 """
@@ -232,6 +233,20 @@ def layouts_page() -> str:
     ]
     for layout in LAYOUTS.values():
         out.append(f"| `{layout.name}` | {_cell(layout.description)} |")
+    from openr1_data.sources.trace_layouts import TRACE_LAYOUTS
+
+    out += [
+        "",
+        "## Trace layouts (`openr1-data import --layout`)",
+        "",
+        "Reasoning traces of public datasets (`openr1_data/sources/trace_layouts.py`, guide: "
+        "[Import](../guides/import.md)); `auto` picks the first layout whose columns the data has.",
+        "",
+        "| layout | what it reads |",
+        "|---|---|",
+    ]
+    for trace_layout in TRACE_LAYOUTS.values():
+        out.append(f"| `{trace_layout.name}` | {_cell(trace_layout.description)} |")
     return "\n".join(out) + "\n"
 
 

@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "generate traces from problems with a teacher (resumable)",
     ),
+    "import": (
+        "openr1_data.cli.import_",
+        "main",
+        "reasoning traces of a public or local dataset (OpenR1-Math, OpenThoughts, s1K, ...) into a stage folder",
+    ),
     "run": (
         "openr1_data.cli.chain",
         "main",

@@ -209,9 +209,11 @@ def card_summary(traces: Dataset, max_examples: int = 10) -> dict[str, Any] | No
     if GOLD_SUSPECT not in traces.column_names:
         return None
     group = PROBLEM_ID if PROBLEM_ID in traces.column_names else PROBLEM
-    columns = [group, GOLD_SUSPECT, MAJORITY_ANSWER]
-    # the sft config carries the verdict and the answer but not the share (a mixture reads sft configs)
-    columns += [c for c in (MAJORITY_SHARE, ANSWER, ANSWER_SOURCE) if c in traces.column_names]
+    # the SFT rows of a run without its trace folder carry the verdict and the answer, not the share
+    columns = [group, GOLD_SUSPECT]
+    columns += [
+        c for c in (MAJORITY_ANSWER, MAJORITY_SHARE, ANSWER, ANSWER_SOURCE) if c in traces.column_names
+    ]
     first: dict[Any, dict[str, Any]] = {}
     for row in traces.select_columns(columns).to_list():
         first.setdefault(row[group], row)
@@ -225,7 +227,7 @@ def card_summary(traces: Dataset, max_examples: int = 10) -> dict[str, Any] | No
         return {
             "problem": str(row[group]),
             "gold": row.get(ANSWER) if row.get(ANSWER_SOURCE) != "majority" else None,
-            "majority_answer": row[MAJORITY_ANSWER],
+            "majority_answer": row.get(MAJORITY_ANSWER),
             "share": row.get(MAJORITY_SHARE),
         }
 

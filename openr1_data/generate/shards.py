@@ -38,8 +38,12 @@ def written_trace_ids(output_dir: str | Path) -> set[str]:
 
 def write_shard(rows: list[dict], features: Features, folder: Path, name: str) -> None:
     """Write rows as one Parquet shard atomically (temp file, fsync, rename): a kill never leaves half a shard."""
+    write_table_shard(Dataset.from_list(rows, features=features).data.table, folder, name)
+
+
+def write_table_shard(table: pa.Table, folder: Path, name: str) -> None:
+    """Write an Arrow table as one Parquet shard atomically (see `write_shard`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    table = Dataset.from_list(rows, features=features).data.table
     tmp = folder / f".{name}.tmp"
     pq.write_table(table, tmp)
     with open(tmp, "rb") as handle:

@@ -31,6 +31,8 @@ from openr1_data.schema import PROBLEM, PROBLEM_ID, arrow_column, make_problem_i
 PROBLEM_LEVEL_STAGES = (EXACT_STAGE, NEAR_STAGE, DECONTAMINATE_STAGE)
 # Stages that keep every trace: a folder made only by these holds the traces before filtering.
 KEEP_EVERY_TRACE = ("load_problems", "generate", "verify", "judge")
+# Stages that start a run of traces: generation, or traces imported from a dataset (`openr1-data import`).
+TRACE_SOURCES = ("generate", "import")
 DECONTAMINATION_REPORT = "decontamination_report.json"
 
 
@@ -68,11 +70,11 @@ class RunFolders:
 
     def all_traces_folder(self) -> Path | None:
         """The traces before filtering: the newest folder of the unbroken run of trace-keeping stages (verify,
-        judge) that starts at generation, else the generation folder."""
+        judge) that starts at generation or an import, else the generation folder."""
         found = None
         for link in reversed(self.links):  # oldest first
             if found is None:
-                found = link.folder if "generate" in link.stages else None
+                found = link.folder if any(s in TRACE_SOURCES for s in link.stages) else None
             elif link.stages and all(s in KEEP_EVERY_TRACE for s in link.stages):
                 found = link.folder
             else:

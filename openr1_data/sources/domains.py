@@ -12,16 +12,19 @@
 | `mcq_columns` | a question + `answer_a`, `answer_b`, ... + `correct_answer` | `sources/mcq_problems.py` |
 
 `row_domain(row)` is the rule every stage uses for a row's domain: its `domain` column when set, else `code` when it
-has `tests`, `mcq` when it has `choices` or was generated with a multiple-choice prompt style, else `math`.
+has `tests`, `mcq` when it has `choices` or was generated with a multiple-choice prompt style, else `math`. Traces
+imported from other datasets get their `domain` from their text (`trace_domain`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from datasets import Dataset, concatenate_datasets
 
+from openr1_data.prompts.code_blocks import code_blocks
 from openr1_data.prompts.styles import STYLES
 from openr1_data.schema import (
     CHOICES,
@@ -36,6 +39,7 @@ from openr1_data.schema import (
     iter_rows,
 )
 from openr1_data.sources import code_problems, mcq_problems
+from openr1_data.text import boxed_contents, final_answer
 
 PROBLEM_LAYOUTS = ("auto", "math", "humaneval", "stdio", "gpqa", "mcq_choices", "mcq_columns")
 
@@ -51,6 +55,33 @@ def row_domain(row: Mapping) -> str:
     style = STYLES.get(row.get("prompt_style") or "")
     if (isinstance(choices, list | tuple) and choices) or (style is not None and style.parser == "mcq"):
         return MCQ
+    return MATH
+
+
+# Lettered choices listed in a question: "(A) ..." anywhere, or "A) ...", "A. ...", "A: ..." at the start of a line.
+_CHOICE_MARK = re.compile(r"\(([A-J])\)|^[ \t]*\**([A-J])[.):]\**[ \t]", re.MULTILINE)
+
+
+def lists_choices(problem: str | None) -> bool:
+    """Whether a question lists lettered choices (at least A and B)."""
+    found = {a or b for a, b in _CHOICE_MARK.findall(problem or "")}
+    return {"A", "B"} <= found
+
+
+def _is_letter(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"\s*\(?[A-J]\)?\s*", value) is not None
+
+
+def trace_domain(problem: str | None, final: str | None, gold: object) -> str:
+    """The domain of a trace read from elsewhere (no `tests` or `choices` columns): `code` when its final part
+    gives a fenced code block and no `\\boxed{}` answer, `mcq` when the question lists lettered choices and the gold
+    (or, without a gold, the boxed answer) is a letter, else `math`."""
+    if code_blocks(final or "") and not boxed_contents(final or ""):
+        return CODE
+    if lists_choices(problem):
+        picked = gold if gold not in (None, "") else final_answer(final)
+        if _is_letter(picked):
+            return MCQ
     return MATH
 
 

@@ -92,23 +92,32 @@ def solution_part(text: str) -> str:
     return text.strip()
 
 
-def _turns(value: object, row: int, column: str, role_key: str, text_key: str) -> list[tuple[str, str]]:
-    """(role, text) of a chat column's turns; a column of the wrong shape is an error naming the row."""
+def chat_turns(
+    value: object,
+    row: int,
+    column: str,
+    role_key: str,
+    text_key: str,
+    *,
+    what: str = "question/solution pairs",
+    fix: str = "Fix the row, or pass --layout columns with --problem_column/--solution_column.",
+) -> list[tuple[str, str]]:
+    """(role in lower case, text) of a chat column's turns (`[{role_key: ..., text_key: ...}, ...]`); a column of
+    the wrong shape is an error naming the row, the column and `fix`."""
     if not isinstance(value, list) or not all(
         isinstance(t, dict) and isinstance(t.get(role_key), str) and isinstance(t.get(text_key), str)
         for t in value
     ):
         raise ContractError(
-            f"question/solution pairs: row {row}, column `{column}`: expected a list of "
-            f"{{{role_key!r}: ..., {text_key!r}: ...}} turns, got {value!r:.160}. Fix the row, or pass --layout "
-            "columns with --problem_column/--solution_column."
+            f"{what}: row {row}, column `{column}`: expected a list of "
+            f"{{{role_key!r}: ..., {text_key!r}: ...}} turns, got {value!r:.160}. {fix}"
         )
     return [(t[role_key].lower(), t[text_key]) for t in value]
 
 
 def _chat_pair(column: str, role_key: str, text_key: str) -> Callable[[dict, int], dict]:
     def pair(row: dict, index: int) -> dict:
-        turns = _turns(row[column], index, column, role_key, text_key)
+        turns = chat_turns(row[column], index, column, role_key, text_key)
         users = [text for role, text in turns if role in USER_ROLES]
         answers = [text for role, text in turns if role in ASSISTANT_ROLES]
         solution = solution_part(answers[-1]) if answers else None
