@@ -534,7 +534,7 @@ def decontaminate(
         from openr1_data.dedup.recall import measure_recall  # recall runs this function again on probes
 
         negatives = result.kept.select_columns(columns)
-        report.recall = measure_recall(negatives, config, list(benchmarks), judge=judge).to_dict()
+        report.recall = measure_recall(negatives, config, list(benchmarks), judge, judge_name).to_dict()
     report.seconds = round(time.perf_counter() - started, 3)
     logger.info("decontaminate: %d of %d rows flagged in %.1fs", len(caught), len(dataset), report.seconds)
     return StageResult(result.kept, rejected, result.stats, report)
@@ -739,14 +739,23 @@ def _with_contamination_columns(
 
 def format_report(report: DecontaminationReport) -> str:
     """A plain-text table of the report (per benchmark: items, rows flagged, items matched)."""
+    semantic = report.semantic
+    how = f"word {report.ngram_size}-grams"
+    if semantic is not None:
+        decider = f"judge {semantic['judge']}" if semantic["judge"] else f"cosine >= {semantic['threshold']}"
+        how += f" + semantic ({semantic['embedding_model']}, {decider})"
     lines = [
-        f"decontamination: word {report.ngram_size}-grams on {', '.join(report.columns)}; "
+        f"decontamination: {how} on {', '.join(report.columns)}; "
         f"{report.rows_flagged} of {report.rows_checked} rows flagged",
-        f"{'benchmark':<18}{'items':>8}{'rows flagged':>14}{'items matched':>15}  source",
+        f"{'benchmark':<18}{'items':>8}{'rows flagged':>14}{'items matched':>15}"
+        + (f"{'semantic only':>15}" if semantic is not None else "")
+        + "  source",
     ]
     for b in report.benchmarks:
+        only = f"{b['rows_flagged_semantic_only']:>15}" if semantic is not None else ""
         lines.append(
-            f"{b['name']:<18}{b['items']:>8}{b['rows_flagged']:>14}{b['items_matched']:>15}  {b.get('source', '')}"
+            f"{b['name']:<18}{b['items']:>8}{b['rows_flagged']:>14}{b['items_matched']:>15}{only}  "
+            f"{b.get('source', '')}"
         )
     return "\n".join(lines)
 
