@@ -70,7 +70,11 @@ REPHRASED = [
         "Six equilateral triangles make up a regular hexagon. One triangle has a perimeter of 24 inches. In "
         "inches, what is the hexagon's perimeter?",
     ),
-    ("math_500", "6", "Which perfect cube is the least positive one that equals a sum of three consecutive integers?"),
+    (
+        "math_500",
+        "6",
+        "Which perfect cube is the least positive one that equals a sum of three consecutive integers?",
+    ),
 ]
 CLEAN_ROWS = [
     "A bakery sells muffins in boxes of 6 and cookies in boxes of 15. Maya wants the same number of each. "
@@ -112,14 +116,18 @@ def test_semantic_pass_catches_rephrasings_the_ngram_pass_misses(benchmarks):
     assert report.methods == ["ngram", "semantic"]
     assert report.semantic is not None and report.semantic["rows_flagged_semantic_only"] == len(REPHRASED)
     per = {b["name"]: b for b in report.benchmarks}
-    assert per["aime_2024"]["rows_flagged_semantic_only"] == 2 and per["math_500"]["rows_flagged_semantic"] == 3
+    assert (
+        per["aime_2024"]["rows_flagged_semantic_only"] == 2 and per["math_500"]["rows_flagged_semantic"] == 3
+    )
     assert "semantic only" in format_report(report) and DEFAULT_EMBEDDING_MODEL in format_report(report)
     json.dumps(report.to_dict())
 
 
 def test_a_verbatim_copy_is_caught_by_both_passes(benchmarks):
     item = benchmarks[1][4]["problem"]
-    result = decontaminate(Dataset.from_dict({"problem": [item]}), DecontaminationConfig(semantic=True), benchmarks)
+    result = decontaminate(
+        Dataset.from_dict({"problem": [item]}), DecontaminationConfig(semantic=True), benchmarks
+    )
     (row,) = result.rejected.to_list()
     assert row["contamination_method"] == "ngram+semantic"
     assert row["rejected_reason"] == "contaminated:math_500"  # the n-gram reason wins: it names the words
@@ -197,8 +205,12 @@ def test_probe_set_and_its_scores_on_a_small_set(benchmarks):
     assert by_kind["numbers"]["combined"]["count"] == 0
     planted = len(probes) - len(CLEAN_ROWS)
     assert report["overall"]["combined"] == {**report["overall"]["combined"], "count": 4, "of": planted}
-    assert report["false_positive"]["semantic"]["count"] == 1 and report["false_positive"]["ngram"]["count"] == 0
-    assert 0 < report["false_positive"]["semantic"]["low"] < 0.25 < report["false_positive"]["semantic"]["high"]
+    assert (
+        report["false_positive"]["semantic"]["count"] == 1 and report["false_positive"]["ngram"]["count"] == 0
+    )
+    assert (
+        0 < report["false_positive"]["semantic"]["low"] < 0.25 < report["false_positive"]["semantic"]["high"]
+    )
     assert "false positives" in format_recall(report)
 
 

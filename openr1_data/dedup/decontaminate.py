@@ -19,10 +19,12 @@ benchmark/item the row matched). The `DecontaminationReport` (counts per benchma
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import os
+import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +36,7 @@ from datasets import Dataset, List, Value
 
 from openr1_data.dedup.duplicates import quiet_progress
 from openr1_data.dedup.normalize import NORMALIZER_VERSION, WordHasher, hash_words_joined, ngram_hashes, words
+from openr1_data.dedup.recall import RecallReport, probe_set, score_probes
 from openr1_data.dedup.semantic import (
     DEFAULT_EMBEDDING_MODEL,
     SEMANTIC_REASON_PREFIX,
@@ -531,8 +534,6 @@ def decontaminate(
         else None,
     )
     if config.measure_recall:
-        from openr1_data.dedup.recall import measure_recall  # recall runs this function again on probes
-
         negatives = result.kept.select_columns(columns)
         report.recall = measure_recall(negatives, config, list(benchmarks), judge, judge_name).to_dict()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -735,6 +736,35 @@ def _with_contamination_columns(
     for name, (values, feature) in columns.items():
         rejected = rejected.add_column(name, values, feature=feature)
     return rejected
+
+
+def measure_recall(
+    clean_rows: Dataset,
+    config: DecontaminationConfig,
+    benchmarks: Sequence[Dataset],
+    judge: PairJudge | None = None,
+    judge_name: str | None = None,
+) -> RecallReport:
+    """Plant variants of `config.recall_items` items per benchmark among up to `config.recall_negatives` of
+    `clean_rows` (their first checked column), decontaminate them with the same settings, and score the run."""
+    column = config.decontam_columns[0]
+    texts = [t for t in clean_rows[column] if isinstance(t, str) and t.strip()] if len(clean_rows) else []
+    negatives = random.Random(config.recall_seed).sample(texts, min(config.recall_negatives, len(texts)))
+    probes = probe_set(benchmarks, negatives, config.recall_items, config.recall_seed)
+    data = {c: [None] * len(probes) for c in config.decontam_columns}
+    data[column] = probes["text"]
+    checked = Dataset.from_dict({**data, "probe_row": list(range(len(probes)))})
+    settings = dataclasses.replace(config, measure_recall=False)
+    result = decontaminate(checked, settings, benchmarks, judge=judge, judge_name=judge_name)
+    methods: list[str | None] = [None] * len(probes)
+    for row, method in zip(
+        result.rejected["probe_row"], result.rejected["contamination_method"], strict=True
+    ):
+        methods[row] = method
+    report = score_probes(probes, methods, ["ngram", "semantic"] if config.semantic else ["ngram"])
+    report.items_per_benchmark = config.recall_items
+    report.seed = config.recall_seed
+    return report
 
 
 def format_report(report: DecontaminationReport) -> str:

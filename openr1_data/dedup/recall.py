@@ -19,15 +19,11 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datasets import Dataset, Features, Value
 
-from openr1_data.dedup.semantic import PairJudge
 from openr1_data.intervals import rate
-
-if TYPE_CHECKING:
-    from openr1_data.dedup.decontaminate import DecontaminationConfig
 
 VARIANT_KINDS = (
     "verbatim",
@@ -257,37 +253,6 @@ def score_probes(
             for b in seen_benches
         ],
     )
-
-
-def measure_recall(
-    clean_rows: Dataset,
-    config: DecontaminationConfig,
-    benchmarks: Sequence[Dataset],
-    judge: PairJudge | None = None,
-    judge_name: str | None = None,
-) -> RecallReport:
-    """Plant variants of `config.recall_items` items per benchmark among up to `config.recall_negatives` of
-    `clean_rows` (their first checked column), decontaminate them with the same settings, and score the run."""
-    from openr1_data.dedup.decontaminate import decontaminate
-
-    column = config.decontam_columns[0]
-    texts = [t for t in clean_rows[column] if isinstance(t, str) and t.strip()] if len(clean_rows) else []
-    negatives = random.Random(config.recall_seed).sample(texts, min(config.recall_negatives, len(texts)))
-    probes = probe_set(benchmarks, negatives, config.recall_items, config.recall_seed)
-    data = {c: [None] * len(probes) for c in config.decontam_columns}
-    data[column] = probes["text"]
-    checked = Dataset.from_dict({**data, "probe_row": list(range(len(probes)))})
-    settings = dataclasses.replace(config, measure_recall=False)
-    result = decontaminate(checked, settings, benchmarks, judge=judge, judge_name=judge_name)
-    methods: list[str | None] = [None] * len(probes)
-    for row, method in zip(
-        result.rejected["probe_row"], result.rejected["contamination_method"], strict=True
-    ):
-        methods[row] = method
-    report = score_probes(probes, methods, ["ngram", "semantic"] if config.semantic else ["ngram"])
-    report.items_per_benchmark = config.recall_items
-    report.seed = config.recall_seed
-    return report
 
 
 def format_recall(recall: dict[str, Any]) -> str:
