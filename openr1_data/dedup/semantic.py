@@ -90,31 +90,32 @@ class Embedder:
         self._model: Any = None
         self._tokenizer: Any = None
 
-    def _load(self) -> None:
+    def _load(self) -> tuple[Any, Any]:
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve_embedding_model(self.model_name)
-        self._tokenizer = AutoTokenizer.from_pretrained(path)
-        if self._tokenizer.pad_token is None:  # decoder models (SmolLM2, Qwen) have no pad token
-            self._tokenizer.pad_token = self._tokenizer.eos_token
-        self._model = AutoModel.from_pretrained(path).to(self.device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if tokenizer.pad_token is None:  # decoder models (SmolLM2, Qwen) have no pad token
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer, AutoModel.from_pretrained(path).to(self.device).eval()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length float32 vector per text (rows of the returned array)."""
         import torch
 
         if self._model is None:
-            self._load()
+            self._tokenizer, self._model = self._load()
+        tokenizer, model = self._tokenizer, self._model
         out: list[np.ndarray] = []
         # Longest first: batches of similar lengths waste less padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with torch.inference_mode():
             for lo in range(0, len(order), self.batch_size):
                 batch = [texts[i] for i in order[lo : lo + self.batch_size]]
-                encoded = self._tokenizer(
+                encoded = tokenizer(
                     batch, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
                 ).to(self.device)
-                hidden = self._model(**encoded).last_hidden_state
+                hidden = model(**encoded).last_hidden_state
                 mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
                 out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
