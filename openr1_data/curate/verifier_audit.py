@@ -7,7 +7,7 @@ cascade that shares as little as possible with math-verify's reading, stopping a
    spacing and thousands separators, `\\dfrac`, an `x =` prefix, a trailing period, case), or say the same words
    (`text_answers.same_text`) when the gold is written in words;
 2. `numeric`: both read as plain numbers (integers, decimals, fractions, percentages, scientific notation):
-   equal within 1e-9 relative (a percentage also matches its share, 50% and 0.5);
+   equal within 1e-6 relative (a percentage also matches its share, 50% and 0.5);
 3. `symbolic`: both read as expressions by latex2sympy after the normalisation above: equal when their
    difference evaluates to 0 (at three random points when they have variables);
 4. `judge`: an LLM judge (any teacher backend), only when one is given.
@@ -69,11 +69,13 @@ _WRAPPERS = re.compile(
 )
 _SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~|\{,\}")
 _ASSIGNMENT = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
+# A unit word after a number (`5 \text{ apples}`, `10\mathrm{cm}`): not part of the value.
+_UNIT = re.compile(r"^(.*\d)\s*\\(?:text|mathrm)\s*\{\s*[A-Za-z/ ]+\}$")
 
 
 def normalize_answer(answer: str) -> str:
     """An answer with its presentation removed (see the module docstring, step 1)."""
-    text = answer.strip()
+    text = _UNIT.sub(r"\1", answer.strip())
     for _ in range(3):
         unwrapped = _WRAPPERS.sub(r"\1", text)
         if unwrapped == text:
@@ -116,7 +118,8 @@ def read_number(answer: str) -> tuple[float, bool] | None:
 
 
 def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    # 1e-6 relative, like math-verify's float rounding to 6 places: 0.3333333 is 1/3, 0.333 is not.
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
 def _numeric(gold: str, answer: str) -> bool | None:
@@ -146,6 +149,8 @@ def _symbolic(gold: str, answer: str) -> bool | None:
             [(x, sympy.Rational(rng.randint(2, 97), rng.randint(2, 13))) for x in symbols] for _ in range(3)
         ]
         for point in points if symbols else [[]]:
+            if not (g.subs(point).is_finite and a.subs(point).is_finite):  # infinities: equal only as symbols
+                return bool(sympy.simplify(g.subs(point) - a.subs(point)) == 0) if g != a else True
             diff = complex(sympy.N((g - a).subs(point), 30))
             if abs(diff) > 1e-9 * max(1.0, abs(complex(sympy.N(g.subs(point), 30)))):
                 return False
@@ -160,6 +165,9 @@ def second_opinion(gold: str, answer: str) -> tuple[bool | None, str]:
         if same_text(gold, answer):
             return True, "string"
         return (False, "string") if is_prose(answer) else (None, UNDECIDED)
+    named = [m.group().split("=")[0].strip() if m else None for m in map(_ASSIGNMENT.match, (gold, answer))]
+    if named[0] and named[1] and named[0] != named[1]:
+        return False, "string"  # x = 3 and y = 3 name different unknowns
     if normalize_answer(gold) == normalize_answer(answer) and normalize_answer(gold):
         return True, "string"
     for name, step in (("numeric", _numeric), ("symbolic", _symbolic)):
