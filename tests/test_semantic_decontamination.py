@@ -22,8 +22,11 @@ from openr1_data.dedup.recall import (
 )
 from openr1_data.dedup.semantic import DEFAULT_EMBEDDING_MODEL, PACKAGED_EMBEDDING, resolve_embedding_model
 from openr1_data.io import read_dataset
+from openr1_data.publish import publish_local
+from openr1_data.publish.card import format_rate
 from openr1_data.sources.eval_benchmarks import load_benchmark
 from tests.scripted_openai import ScriptedOpenAIServer
+from tests.test_publish_local import build_run
 
 try:
     metadata.distribution(PACKAGED_EMBEDDING[0])
@@ -214,10 +217,17 @@ def test_probe_set_and_its_scores_on_a_small_set(benchmarks):
     assert "false positives" in format_recall(report)
 
 
-def test_measure_recall_through_the_stage(benchmarks):
+@pytest.fixture(scope="module")
+def measured(benchmarks, cache):
     clean = Dataset.from_dict({"problem": CLEAN_ROWS * 3})
-    config = DecontaminationConfig(semantic=True, measure_recall=True, recall_items=3, recall_negatives=6)
-    result = decontaminate(clean, config, benchmarks)
+    config = DecontaminationConfig(
+        semantic=True, measure_recall=True, recall_items=3, recall_negatives=6, decontam_cache_dir=str(cache)
+    )
+    return clean, decontaminate(clean, config, benchmarks)
+
+
+def test_measure_recall_through_the_stage(measured):
+    clean, result = measured
     recall = result.report.recall
     assert recall is not None and recall["methods"] == ["ngram", "semantic"]
     assert recall["negatives"] == 6 and recall["items_per_benchmark"] == 3
@@ -230,3 +240,34 @@ def test_measure_recall_through_the_stage(benchmarks):
     assert recall["overall"]["combined"]["rate"] >= recall["overall"]["ngram"]["rate"]
     assert recall["false_positive"]["combined"]["of"] == 6
     assert len(result.kept) == len(clean)  # measuring never removes input rows
+
+
+def test_the_card_states_the_measured_recall(measured, tmp_path):
+    _, result = measured
+    report = result.report.to_dict()
+    folder = tmp_path / "dataset"
+    publish_local(folder, build_run(n_problems=4, rlt_problems=0)["kept"], decontamination=report)
+    text = (folder / "README.md").read_text()
+    flat = " ".join(text.split())  # the prose wraps where the template does
+    assert (
+        "and by meaning: each row's nearest benchmark items by `sentence-transformers/all-MiniLM-L6-v2`"
+        in flat
+    )
+    assert "flagged at cosine similarity 0.75 or more" in flat
+    assert "| benchmark | items checked | rows flagged | caught only by meaning | source |" in text
+    assert "**Measured recall.**" in text
+    recall = report["recall"]
+    verbatim = next(row for row in recall["by_kind"] if row["kind"] == "verbatim")
+    cells = " | ".join(format_rate(verbatim[c]) for c in ("combined", "ngram", "semantic"))
+    assert f"| verbatim | {verbatim['planted']} | {cells} |" in text
+    fp = recall["false_positive"]["combined"]
+    assert f"| clean rows flagged (false positives) | 6 | {format_rate(fp)} |" in text
+    assert format_rate(verbatim["ngram"]).endswith(f" {verbatim['planted']}/{verbatim['planted']}")
+    # Without a measurement the card says it was not measured, and how to measure it.
+    report["recall"] = None
+    publish_local(
+        folder, build_run(n_problems=4, rlt_problems=0)["kept"], decontamination=report, overwrite=True
+    )
+    assert "recall of this decontamination was not measured" in " ".join(
+        (folder / "README.md").read_text().split()
+    )
