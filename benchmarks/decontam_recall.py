@@ -51,7 +51,9 @@ def run(probes: Dataset, config: DecontaminationConfig, indexed: list[Dataset]) 
     result = decontaminate(data, config, indexed)
     methods: list = [None] * len(probes)
     sims: list = [None] * len(probes)
-    for row in result.rejected.select_columns(["probe_row", "contamination_method", "contamination_similarity"]):
+    for row in result.rejected.select_columns(
+        ["probe_row", "contamination_method", "contamination_similarity"]
+    ):
         methods[row["probe_row"]] = row["contamination_method"]
         sims[row["probe_row"]] = row["contamination_similarity"]
     return methods, sims, time.perf_counter() - started
@@ -59,7 +61,9 @@ def run(probes: Dataset, config: DecontaminationConfig, indexed: list[Dataset]) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--items", type=int, default=1000, help="indexed items planted per benchmark (max: all)")
+    parser.add_argument(
+        "--items", type=int, default=1000, help="indexed items planted per benchmark (max: all)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=DecontaminationConfig.semantic_threshold)
     parser.add_argument("--embedding_model", default=DecontaminationConfig.embedding_model)

