@@ -15,6 +15,12 @@ collision can flag a row).
 Rejected rows carry `contamination_benchmark`, `contamination_item_id`, `contamination_ngram` (the matched
 normalized words), `contamination_column`, `contamination_overlap` and `contamination_matches` (every
 benchmark/item the row matched). The `DecontaminationReport` (counts per benchmark) goes into the dataset card.
+
+With `--semantic true` a second pass compares rows and items by meaning (`dedup/semantic.py`: embeddings, and
+optionally a judge of candidate pairs); a row only it caught has the reason `contaminated_semantic:<benchmark>`,
+and every removed row says which pass caught it (`contamination_method`), with the nearest item by meaning and its
+similarity. With `--measure_recall true` the report also carries the recall measured on planted variants of the
+benchmark items (`measure_recall`, the variants and their scoring in `dedup/recall.py`).
 """
 
 from __future__ import annotations
