@@ -24,6 +24,7 @@ from openr1_data.teachers.base import (
     RequestFeed,
     SamplingParams,
     Teacher,
+    context_overflow,
     continues_assistant,
     request_seed,
 )
@@ -31,6 +32,23 @@ from openr1_data.teachers.default_model import DEFAULT_TEACHER, default_teacher_
 from openr1_data.teachers.threads import set_torch_threads
 
 DEFAULT_TEACHER_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# a tokenizer's model_max_length at or above this is transformers' "no limit" placeholder (1e30), not a context
+_NO_LIMIT = 10**9
+
+
+def model_context_length(config, tokenizer) -> int | None:
+    """Tokens the model can attend to (prompt + completion): the smallest of the config's position limit and the
+    tokenizer's `model_max_length`, leaving out values that mean "no limit"; None when neither says."""
+    limits = [
+        value
+        for value in (
+            getattr(config, "max_position_embeddings", None),
+            getattr(config, "n_positions", None),
+            getattr(tokenizer, "model_max_length", None),
+        )
+        if isinstance(value, int) and 0 < value < _NO_LIMIT
+    ]
+    return min(limits) if limits else None
 
 
 def provenance_name(model: str) -> str:
@@ -122,6 +140,7 @@ class TransformersTeacher(Teacher):
         self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
         # Only the last position's logits are needed: prefill would otherwise compute (prompt x vocab) logits
         self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in forward_params else {}
+        self.context_length = model_context_length(self.model.config, self.tokenizer)
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -135,6 +154,28 @@ class TransformersTeacher(Teacher):
         if continues_assistant(prompt):
             return self.tokenizer.apply_chat_template(prompt, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The token ids the model sees for a prompt."""
+        # The chat template already wrote any special tokens, so do not add them again.
+        return self.tokenizer(self.render(prompt), add_special_tokens=False)["input_ids"]
+
+    def fits_context(self, prompt: Prompt) -> bool | None:
+        return self.context_length is None or len(self.prompt_tokens(prompt)) < self.context_length
+
+    def _admit(self, request: Request, feed: RequestFeed) -> Request | None:
+        """The request as it will be decoded, its token budget cut to what the context leaves; None when its prompt
+        alone fills the context (the feed gets a `CONTEXT_OVERFLOW` completion at once, nothing is computed)."""
+        if self.context_length is None:
+            return request
+        length = len(self.prompt_tokens(request.prompt))
+        room = self.context_length - length
+        if room < 1:
+            feed.complete(request, context_overflow(length, self.context_length))
+            return None
+        if request.sampling.max_new_tokens > room:  # decoding past the positions the model knows is garbage
+            return replace(request, sampling=replace(request.sampling, max_new_tokens=room))
+        return request
 
     def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
         """`n` completions per prompt, in prompt order; sample `j` of prompt `i` is seeded with
@@ -165,7 +206,8 @@ class TransformersTeacher(Teacher):
                 )
             held = rest
             while len(batch) < self.batch_size and (request := feed.next_request()) is not None:
-                (batch if _same_batch(batch, request) else held).append(request)
+                if (request := self._admit(request, feed)) is not None:
+                    (batch if _same_batch(batch, request) else held).append(request)
             if not batch:
                 return
             self._decode(batch, feed)
