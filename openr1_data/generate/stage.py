@@ -224,7 +224,8 @@ class GenerationConfig:
         default=None,
         metadata={
             "help": "spread generation over a Ray cluster ('auto', or the head's HOST:6379): one teacher replica per "
-            "node writing shards into --output_dir, which must be storage every node sees"
+            "node writing shards into --output_dir, which must be storage every node sees; 'local' starts a "
+            "one-machine cluster on 127.0.0.1 only, without the dashboard"
         },
     )
     ray_replicas: int | None = field(
