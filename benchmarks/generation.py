@@ -16,12 +16,24 @@ method produces the same tokens and the comparison is of the same work.
 
     python benchmarks/generation.py transformers                  # packaged SmolLM2-135M-Instruct, 16 prompts
     python benchmarks/generation.py transformers --prompts 32 --max_new_tokens 128 --model path/to/model
+
+`refill`: the transformers teacher that refills freed batch slots (this tree) against the one that lets a batch
+drain before starting the next (`--baseline_ref`, main by default: its backend module is loaded from git), through
+the generation stage on two workloads: `quickstart` (pipelines/recipes/quickstart.yaml: 8 bundled problems x r1_think
+and rlt x 2 samples, thinking budget 160 with forcing) and `teach` (the teach recipe's shape, many short prompts:
+`What is a + b?` in r1_think, 4 samples, thinking budget 48, forced answers of 16 tokens, 32 sequences in flight).
+Sampled as the recipes sample; both teachers see the same plan and seeds. Reported: tokens/s, and the seconds
+until the first trace came back (what a progress bar shows).
+
+    python benchmarks/generation.py refill                        # both workloads, once each
+    python benchmarks/generation.py refill --workloads teach --teach_problems 96 --repeats 2
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -37,7 +49,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from openr1_data.generate.plan import plan_units, trace_seed
 from openr1_data.generate.stage import GenerationConfig, generate_traces
 from openr1_data.prompts import get_style
-from openr1_data.sources.bundled import bundled_problems
+from openr1_data.sources.bundled import arithmetic_problems, bundled_problems
 from openr1_data.sources.problems import normalize_problems
 from openr1_data.teachers import SamplingParams, make_teacher
 from openr1_data.teachers.transformers_backend import resolve_model
@@ -320,6 +332,95 @@ def vllm_benchmark(args: argparse.Namespace) -> None:
         print(f"{name:<52}{seconds:>9.1f}{tokens:>8}{tokens / seconds:>9.1f}{tokens / seconds / base:>8.2f}")
 
 
+# -- refill -------------------------------------------------------------------------------------------------------
+
+
+def baseline_teacher_class(ref: str):
+    """`TransformersTeacher` as it is at git `ref`, loaded from that commit's file (it shares this tree's base)."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:openr1_data/teachers/transformers_backend.py"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    path = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "baseline_transformers_backend.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_transformers_backend", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TransformersTeacher
+
+
+def refill_workload(name: str, args: argparse.Namespace) -> tuple[Dataset, dict]:
+    """The problems and generation settings of a workload (as its recipe sets them)."""
+    if name == "quickstart":
+        problems = bundled_problems(8)
+        settings = dict(
+            prompt_styles=["r1_think", "rlt"], num_generations=2, thinking_budget=160,
+            force_unclosed_on_stop=True, forced_answer_tokens=16, teacher_batch_size=16,
+        )  # fmt: skip
+    else:
+        problems = arithmetic_problems(1, 14)[: args.teach_problems]
+        settings = dict(
+            prompt_styles=["r1_think"], num_generations=4, temperature=0.7, top_p=0.95, max_new_tokens=48,
+            thinking_budget=48, force_unclosed_on_stop=True, forced_answer_tokens=16, teacher_batch_size=32,
+        )  # fmt: skip
+    return normalize_problems(Dataset.from_list(problems)).kept, settings
+
+
+def timed_stage(teacher, problems: Dataset, settings: dict, model: str) -> tuple[float, int, float]:
+    """(seconds, completion tokens, seconds to the first trace) of one generation stage run through `teacher`."""
+    first: list[float] = []
+    stream = teacher.stream
+
+    def stream_noting_the_first_trace(feed) -> None:
+        complete = feed.complete
+
+        def noted(request, completion) -> None:
+            first[:1] = first[:1] or [time.perf_counter()]
+            complete(request, completion)
+
+        feed.complete = noted
+        stream(feed)
+
+    teacher.stream = stream_noting_the_first_trace
+    cfg = GenerationConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-refill-"), teacher_model=model, **settings
+    )
+    start = time.perf_counter()
+    result = generate_traces(problems, cfg, teacher=teacher, progress=False)
+    seconds = time.perf_counter() - start
+    return seconds, sum(result.kept["completion_tokens"]), (first[0] - start) if first else float("nan")
+
+
+def refill_benchmark(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.num_threads)
+    kinds = {
+        f"drain, then next batch ({args.baseline_ref})": baseline_teacher_class(args.baseline_ref),
+        "refill freed slots (this tree)": type(make_teacher("transformers", args.model, batch_size=1)),
+    }
+    for workload in args.workloads:
+        problems, settings = refill_workload(workload, args)
+        teachers = {
+            name: cls(args.model, batch_size=settings["teacher_batch_size"], num_threads=args.num_threads)
+            for name, cls in kinds.items()
+        }
+        runs: dict[str, list[tuple[float, int, float]]] = {name: [] for name in kinds}
+        for _ in range(args.repeats):  # alternate, so a change in the machine's load hits both alike
+            for name, teacher in teachers.items():
+                runs[name].append(timed_stage(teacher, problems, settings, args.model))
+        print(f"\n{workload}: {len(problems)} problems, {settings}, {torch.get_num_threads()} threads")
+        print(f"{'teacher':<44}{'seconds':>9}{'tokens':>8}{'tok/s':>9}{'first trace s':>15}")
+        rates = {}
+        for name, measured in runs.items():
+            seconds = sum(m[0] for m in measured)
+            tokens = sum(m[1] for m in measured)
+            rates[name] = tokens / seconds
+            first = sum(m[2] for m in measured) / len(measured)
+            print(f"{name:<44}{seconds:>9.1f}{tokens:>8}{rates[name]:>9.1f}{first:>15.1f}")
+        base, new = rates.values()
+        print(f"tokens/s ratio, refill / drain: {new / base:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,8 +443,21 @@ def main() -> None:
     local.add_argument("--max_new_tokens", type=int, default=64)
     local.add_argument("--batch_size", type=int, default=16, help="sequences per forward batch")
     local.add_argument("--num_threads", type=int, default=2, help="torch threads for every method")
+    refill = commands.add_parser("refill", help="the transformers teacher refilling freed slots vs draining")
+    refill.add_argument("--model", default="smollm2")
+    refill.add_argument(
+        "--workloads", nargs="+", default=["quickstart", "teach"], choices=["quickstart", "teach"]
+    )
+    refill.add_argument(
+        "--teach_problems", type=int, default=64, help="teach workload: first N of 196 problems"
+    )
+    refill.add_argument("--baseline_ref", default="main", help="git ref of the backend to compare against")
+    refill.add_argument("--repeats", type=int, default=1, help="runs of each teacher, alternating")
+    refill.add_argument("--num_threads", type=int, default=2, help="torch threads for both teachers")
     args = parser.parse_args()
-    if args.command == "capacity":
+    if args.command == "refill":
+        refill_benchmark(args)
+    elif args.command == "capacity":
         capacity_benchmark(args)
     elif args.command == "vllm":
         vllm_benchmark(args)

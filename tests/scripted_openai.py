@@ -1,7 +1,9 @@
 """A real OpenAI-compatible HTTP server whose replies are scripted by the test (http.server in a thread).
 
 It answers `POST /v1/chat/completions` with `n` choices whose text comes from `reply(body, choice_index)`, with a
-`usage` block, and records every request body so a test can count and inspect what a client sent.
+`usage` block, and records every request body so a test can count and inspect what a client sent. `refuse(body)`
+may return an error message instead: the server then answers HTTP 400 with it in vLLM's error shape (how vLLM
+refuses a prompt longer than the model's context).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ class ScriptedOpenAIServer:
         reply: Callable[[dict, int], str],
         usage_per_choice: int | None = 3,
         finish_reason: str = "stop",
+        refuse: Callable[[dict], str | None] | None = None,
     ):
         self.reply = reply
+        self.refuse = refuse
         self.usage_per_choice = usage_per_choice
         self.finish_reason = finish_reason
         self.requests: list[dict] = []
@@ -44,6 +48,11 @@ class ScriptedOpenAIServer:
                     return
                 with outer._lock:
                     outer.requests.append(body)
+                refusal = outer.refuse(body) if outer.refuse is not None else None
+                if refusal is not None:
+                    error = {"message": refusal, "type": "BadRequestError", "param": None, "code": 400}
+                    self._send(400, {"error": error})
+                    return
                 n = int(body.get("n") or 1)
                 choices = [
                     {

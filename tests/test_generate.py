@@ -111,6 +111,48 @@ def test_rows_leave_the_batch_when_they_end(teacher):
     assert feed.tokens[:2] == [4, 8] and feed.tokens[2] == 2 * 3
 
 
+class EventFeed(RecordingFeed):
+    """A RecordingFeed that also logs, in order, every request handed out and every completion taken back."""
+
+    def __init__(self, requests, batch_size=16):
+        super().__init__(requests, batch_size)
+        self.events: list[tuple[str, str]] = []
+        self.waiting: list[int] = []
+
+    def next_request(self):
+        request = super().next_request()
+        if request is not None:
+            self.events.append(("out", request.key))
+        return request
+
+    def complete(self, request, completion):
+        super().complete(request, completion)
+        self.events.append(("back", request.key))
+
+    def heartbeat(self, in_flight: int, retries: int = 0, tokens_in_flight: int = 0) -> None:
+        super().heartbeat(in_flight, retries, tokens_in_flight)
+        self.waiting.append(len(self._pending))
+
+
+def test_freed_slots_are_refilled_and_each_trace_is_what_it_would_be_alone(tiny_model_dir):
+    """Batch of 2, six requests of different budgets: a row that ends is replaced by a waiting request at once, so
+    the batch is full whenever requests wait; traces come back as they end; each equals its own run alone."""
+    teacher = make_teacher("transformers", tiny_model_dir, batch_size=2)
+    names = [f"question {i}" for i in range(6)]
+    seeds, budgets = [11, 12, 13, 14, 15, 16], [3, 14, 4, 9, 14, 5]
+    feed = EventFeed(_requests(names, seeds, budgets))
+    teacher.stream(feed)
+    assert set(feed.results) == set(names)
+    assert all(live == 2 for live, waiting in zip(feed.live, feed.waiting, strict=True) if waiting)
+    first_back = next(i for i, (kind, _) in enumerate(feed.events) if kind == "back")
+    last_out = max(i for i, (kind, _) in enumerate(feed.events) if kind == "out")
+    assert first_back < last_out  # traces stream out while later requests have not even started
+    for name, seed, budget in zip(names, seeds, budgets, strict=True):
+        alone = RecordingFeed(_requests([name], [seed], [budget]))
+        teacher.stream(alone)
+        assert alone.results[name] == feed.results[name], name
+
+
 def test_cut_generation_keeps_length_finish_reason(teacher):
     out = teacher.generate(
         [[{"role": "user", "content": "hi"}]], SamplingParams(temperature=0.0, max_new_tokens=3)

@@ -233,3 +233,64 @@ def test_token_never_appears_in_files_or_logs(hub, run, tmp_path, monkeypatch):
     leaks += [str(p) for p in hub.state.root.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
     assert leaks == []
     assert all(TOKEN not in log for log in logs)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on once this socket is closed
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_hub_is_one_line_naming_the_endpoint(folder, tmp_path):
+    """A Hub that cannot be reached (nothing listens at HF_ENDPOINT) ends the push, after its retries, with one
+    line naming the endpoint and the fix, exit 2, no traceback."""
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HUB_OFFLINE="0",
+        HF_HUB_DISABLE_XET="1",
+        HF_HOME=str(tmp_path),
+        HF_TOKEN=TOKEN,
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    argv = ["push", str(folder), f"{USER}/unreachable", "--retry_wait", "0.01", "--max_retries", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "openr1_data.cli", *argv],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, proc.stderr
+    assert f"the Hub at {endpoint} could not be reached" in errors[0] and "HF_ENDPOINT" in errors[0]
+    assert TOKEN not in proc.stderr + proc.stdout
+
+    # The training scripts' push says the same (and where the model stays saved).
+    code = (
+        "from types import SimpleNamespace as N\n"
+        "from openr1_data.cli import run_command\n"
+        "from openr1_data.train.setup import push_model_folder\n"
+        f"args = N(hub_token=None, hub_private_repo=False, output_dir={str(tmp_path)!r})\n"
+        "raise SystemExit(run_command('train/sft.py', lambda argv: push_model_folder(args, 'alice/m'), []))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"the Hub at {endpoint} could not be reached" in proc.stderr and str(tmp_path) in proc.stderr
+
+
+def test_a_4xx_retrying_cannot_fix_names_the_endpoint(hub, folder, tmp_path):
+    """Another user's namespace: HTTP 403, one line with the endpoint, exit 2, nothing retried or created."""
+    proc = push(hub, tmp_path, folder, "bob/not-yours")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "HTTP 403" in errors[0] and hub.url in errors[0]
+    assert "retrying" not in proc.stderr and hub.repo("bob/not-yours") is None

@@ -6,9 +6,11 @@ process is left behind."""
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -49,6 +51,43 @@ def cluster():
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+REPO = Path(__file__).resolve().parents[1]
+# Starts the cluster `--ray_address local` starts, runs one task (so a worker process is up too) and prints every
+# listening socket of the process and its descendants (the Ray services and workers) as JSON.
+LOCAL_CLUSTER_SOCKETS = r"""
+import json, os, psutil
+from openr1_data.generate.ray_runner import connect, import_ray
+from tests.test_ray_generate import listening
+ray = import_ray()
+connect(ray, "local")
+assert ray.get(ray.remote(lambda: os.getpid()).remote()) != os.getpid()
+me = psutil.Process()
+print("SOCKETS " + json.dumps(listening(me)))
+ray.shutdown()
+"""
+
+
+def listening(root) -> list[list]:
+    """[pid, process name, address] of every LISTEN socket of `root` and its descendants (psutil processes)."""
+    import psutil
+
+    found = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append([proc.pid, proc.name(), conn.laddr.ip])
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1, an IPv6 socket bound to IPv4 loopback
+    return (mapped or address).is_loopback
 
 
 def _cfg(out: Path, model: str, **overrides) -> GenerationConfig:
@@ -230,3 +269,37 @@ def test_a_trace_that_kills_its_engine_every_time_is_recorded_as_failed_and_the_
     others = {k: v for k, v in _texts(out).items() if k not in set(failed["trace_id"])}
     assert others == _texts(reference)  # every other trace once, the same text as one process
     assert any("killed its engine alone too" in r.getMessage() for r in caplog.records)
+
+
+def test_the_test_cluster_listens_on_loopback_only(cluster):
+    """Every Ray service and worker of the test cluster accepts connections on 127.0.0.1/::1 only (a Ray cluster runs
+    any job anyone who reaches it submits), and no dashboard runs."""
+    import psutil
+    import ray
+
+    assert ray.get(ray.remote(lambda: 1).options(num_cpus=1).remote()) == 1  # a worker process is up too
+    sockets = listening(psutil.Process())
+    names = {name for _, name, _ in sockets}
+    assert {"gcs_server", "raylet"} <= names, sockets  # the check saw the cluster's services
+    assert all(_loopback(ip) for _, _, ip in sockets), [s for s in sockets if not _loopback(s[2])]
+    assert not any("dashboard" in name for name in names)
+
+
+def test_ray_address_local_starts_a_cluster_on_loopback_only():
+    """The one-machine cluster `--ray_address local` starts: every listening socket on loopback, no dashboard."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", LOCAL_CLUSTER_SOCKETS],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("SOCKETS ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    sockets = json.loads(lines[-1][len("SOCKETS ") :])
+    names = {name for _, name, _ in sockets}
+    assert {"gcs_server", "raylet"} <= names, sockets
+    assert all(_loopback(ip) for _, _, ip in sockets), [s for s in sockets if not _loopback(s[2])]
+    assert not any("dashboard" in name for name in names)

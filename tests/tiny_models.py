@@ -53,8 +53,11 @@ def build_tiny_tokenizer(out_dir: str | Path):
     return fast
 
 
-def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> Path:
-    """Save a randomly initialised tiny Llama with the tiny tokenizer in `out_dir` and return the folder."""
+def build_tiny_model(
+    out_dir: str | Path, seed: int = 0, hidden_size: int = 64, layers: int = 2, context: int = 2048
+) -> Path:
+    """Save a randomly initialised tiny Llama with the tiny tokenizer in `out_dir` and return the folder;
+    `context`: the positions it knows (its `max_position_embeddings`)."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -67,7 +70,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, 
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=2048,
+        max_position_embeddings=context,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,

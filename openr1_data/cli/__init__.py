@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
+from openr1_data.publish.hub import HubUserError
 from openr1_data.schema import ContractError
 from openr1_data.secrets import redact
 from openr1_data.teachers.base import TeacherRequestError
@@ -27,6 +28,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 # A teacher server that never answered: the message names the (redacted) URL and the last error; no traceback.
 USER_ERRORS += (TeacherRequestError,)
+# A Hub push the user must fix (unreachable endpoint, rejected token, a 4xx): the message names the endpoint.
+USER_ERRORS += (HubUserError,)
 
 # subcommand -> (module, function taking argv, one-line help). Modules are imported only when their command runs,
 # so `openr1-data --help` stays fast and heavy backends are never imported by accident.

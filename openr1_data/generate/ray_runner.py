@@ -41,10 +41,21 @@ logger = logging.getLogger(__name__)
 
 RAY_INSTALL_HINT = 'pip install "openr1-data[ray]"'
 MAX_ROUNDS = 5  # rounds after which traces still missing mean something other than a lost node is wrong
-ENGINE_DIED = (
-    "error"  # the finish reason of a trace that killed its engine twice (the filter: `finish_error`)
-)
+# The finish reason of a trace that killed its engine twice (the filter rejects it as `finish_error`).
+ENGINE_DIED = "error"
 DEATHS_BEFORE_ALONE = 2  # deaths a trace was in flight for before it is retried alone
+# A cluster this process starts itself (`--ray_address local`) is for this machine alone: every service on the
+# loopback address and no dashboard, since a Ray cluster runs whatever job anyone who reaches it submits.
+LOCAL_ONLY = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
+
+
+def connect(ray: Any, address: str) -> None:
+    """Join the cluster at `address`, or with "local" start a new one-machine cluster on 127.0.0.1 only, without the
+    dashboard (a cluster someone else runs keeps the network settings its operator chose)."""
+    if address == "local":
+        ray.init(address="local", log_to_driver=False, **LOCAL_ONLY)
+    else:
+        ray.init(address=address, log_to_driver=False)
 
 
 def import_ray() -> Any:
@@ -166,7 +177,7 @@ def run_on_ray(
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=None if cfg.ray_address == "local" else cfg.ray_address, log_to_driver=False)
+        connect(ray, cfg.ray_address)
     try:
         return _Rounds(ray, units, cfg, teacher_name, features, build_teacher).run(progress)
     finally:

@@ -10,6 +10,7 @@ result does not depend on how the stream was cut.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections import Counter, deque
@@ -28,8 +29,17 @@ from openr1_data.generate.budget_forcing import (
 )
 from openr1_data.generate.plan import Trace, trace_row, trace_seed
 from openr1_data.generate.shards import ShardWriter
-from openr1_data.teachers.base import Completion, Request, SamplingParams, Teacher, approximate_token_count
+from openr1_data.schema import PROBLEM, PROBLEM_ID
+from openr1_data.teachers.base import (
+    CONTEXT_OVERFLOW,
+    Completion,
+    Request,
+    SamplingParams,
+    Teacher,
+    approximate_token_count,
+)
 
+logger = logging.getLogger(__name__)
 FORCE_STEP = "force"
 
 
@@ -133,6 +143,7 @@ class TraceScheduler:
         self._refill = refill
         self._report = report
         self._reported = (0, 0)
+        self._overflow_named: set[tuple] = set()
         self.bar = tqdm(
             total=self.summary.planned,
             initial=self.summary.skipped_existing,
@@ -176,7 +187,13 @@ class TraceScheduler:
         trace = self._by_id[trace_id]
         if step == FORCE_STEP:
             first, head = self._firsts.pop(trace_id)
-            self._finish(trace, join_forced(first, head, completion))
+            # a forced answer that no longer fits the context leaves the trace as it was cut
+            forced = (
+                first
+                if completion.finish_reason == CONTEXT_OVERFLOW
+                else join_forced(first, head, completion)
+            )
+            self._finish(trace, forced)
             return
         if self.forcing is not None:
             parser = trace.unit.style.parser
@@ -245,6 +262,26 @@ class TraceScheduler:
                 self._report(now[0] - self._reported[0], now[1] - self._reported[1])
                 self._reported = now
 
+    def _name_overflow(self, trace: Trace, completion: Completion) -> None:
+        """Say once per problem and style which problem did not fit the teacher's context (its traces are still
+        written, empty, with finish_reason context_overflow: the run goes on)."""
+        unit = trace.unit
+        key = (unit.row.get(PROBLEM_ID), unit.style.name)
+        if key in self._overflow_named:
+            return
+        self._overflow_named.add(key)
+        problem = str(unit.row.get(PROBLEM, ""))
+        logger.warning(
+            "generate: problem %s (style %s, %d characters: %r) is too long for the teacher: %s. Its traces are "
+            "recorded with finish_reason=context_overflow (the `finished` filter rejects them) and the run goes on; "
+            "shorten or drop the problem, or use a teacher with a longer context.",
+            key[0],
+            key[1],
+            len(problem),
+            problem[:60] + ("..." if len(problem) > 60 else ""),
+            completion.detail or "the prompt does not fit its context",
+        )
+
     def _force_request(self, trace: Trace, first: Completion) -> Request:
         assert self.forcing is not None
         head = forced_head(first)
@@ -257,6 +294,8 @@ class TraceScheduler:
         return Request((trace.trace_id, FORCE_STEP), continuation_prompt(trace.unit.prompt, head), sampling)
 
     def _finish(self, trace: Trace, completion: Completion) -> None:
+        if completion.finish_reason == CONTEXT_OVERFLOW:
+            self._name_overflow(trace, completion)
         row = trace_row(trace, completion, self.teacher_name)
         self.writer.add(row)
         s = self.summary

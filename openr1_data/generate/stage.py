@@ -38,6 +38,7 @@ from openr1_data.prompts import get_style
 from openr1_data.schema import TRACE_FEATURES
 from openr1_data.secrets import redact_config
 from openr1_data.teachers import BACKENDS, SamplingParams, Teacher, make_teacher
+from openr1_data.teachers.base import CONTEXT_OVERFLOW
 
 __all__ = [
     "GenerationConfig",
@@ -223,7 +224,8 @@ class GenerationConfig:
         default=None,
         metadata={
             "help": "spread generation over a Ray cluster ('auto', or the head's HOST:6379): one teacher replica per "
-            "node writing shards into --output_dir, which must be storage every node sees"
+            "node writing shards into --output_dir, which must be storage every node sees; 'local' starts a "
+            "one-machine cluster on 127.0.0.1 only, without the dashboard"
         },
     )
     ray_replicas: int | None = field(
@@ -402,6 +404,7 @@ def _generate_locked(
     teacher = teacher or (_NamedOnly(cfg) if cfg.ray_address else build_teacher(cfg))
     try:
         units, reasons = plan_units(problems, styles, teacher.model_name, cfg.num_generations)
+        refuse_if_no_prompt_fits(units, teacher)
         features = Features({**problems.features, **TRACE_FEATURES})
         if cfg.ray_address:
             from openr1_data.generate.ray_runner import run_on_ray
@@ -418,11 +421,38 @@ def _generate_locked(
     traces = load_traces(output_dir, wanted)
     if len(traces) != len(wanted):
         raise RuntimeError(f"expected {len(wanted)} traces in {output_dir}, found {len(traces)}")
+    refuse_if_every_trace_overflowed(traces)
     result = _stage_result(problems, styles, reasons, traces, cfg.num_generations, summary)
     funnel = Funnel(list(funnel.stages), list(funnel.costs)) if funnel else Funnel()
     funnel.add_cost(meter.lap("generate", summary.prompt_tokens, summary.completion_tokens))
     _finish_folder(output_dir, result, funnel, lineage)
     return result
+
+
+def refuse_if_no_prompt_fits(units: list[Unit], teacher: Teacher) -> None:
+    """One clear error before any compute when the teacher can tell that no prompt of the plan fits its context.
+
+    Prompts are checked in plan order until one fits (usually the first), so a large plan is not rendered up
+    front; a teacher that cannot tell before asking (a server) is not asked here."""
+    for unit in units:
+        if teacher.fits_context(unit.prompt) is not False:
+            return
+    if units:
+        raise ValueError(_no_prompt_fits(f"{len(units)} prompts", f"teacher {teacher.model_name!r}"))
+
+
+def refuse_if_every_trace_overflowed(traces: Dataset) -> None:
+    """The same error after the fact, for a teacher that could only say so per request (an HTTP server's 400)."""
+    if len(traces) and all(reason == CONTEXT_OVERFLOW for reason in traces["finish_reason"]):
+        raise ValueError(_no_prompt_fits(f"{len(traces)} traces", "the teacher server"))
+
+
+def _no_prompt_fits(count: str, teacher: str) -> str:
+    return (
+        f"every prompt of the plan ({count}) is longer than the context of {teacher}: nothing can be generated. "
+        "Shorten the problems (or drop the long ones), use a prompt style with a shorter template, or use a "
+        "teacher with a longer context (e.g. vLLM --max_model_len)."
+    )
 
 
 def _finish_folder(

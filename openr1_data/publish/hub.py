@@ -92,6 +92,49 @@ def resolve_token(token: str | None = None) -> str:
     return found
 
 
+def hub_endpoint() -> str:
+    """The Hub the clients talk to (`HF_ENDPOINT`, default https://huggingface.co), credentials redacted."""
+    from huggingface_hub import constants
+
+    return redact(str(constants.ENDPOINT))
+
+
+def hub_failure(err: BaseException, action: str) -> HubUserError | None:
+    """The one-line error for a Hub failure the user must fix (retrying will not): the Hub unreachable, a rejected
+    or powerless token, another 4xx answer; each names the endpoint and the fix. None for other failures."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    endpoint = hub_endpoint()
+    status = _status(err) if isinstance(err, HfHubHTTPError) else None
+    if status == 401:
+        return HubUserError(
+            f"{action}: the Hub at {endpoint} rejected the token (HTTP 401): it is invalid or expired. Set "
+            "HF_TOKEN to a valid token with write access or run `hf auth login` "
+            "(https://huggingface.co/settings/tokens)."
+        )
+    if status == 403:
+        return HubUserError(
+            f"{action}: the token has no write access there (HTTP 403 from {endpoint}): use a token with write "
+            "permission for that namespace, or push to your own namespace."
+        )
+    if status is not None and 400 <= status < 500 and status not in RETRY_STATUS:
+        url = getattr(getattr(err, "response", None), "url", None)
+        return HubUserError(
+            f"{action}: the Hub answered {_describe(err)} at {redact(str(url)) if url else endpoint}. Retrying "
+            "cannot fix this: check the repo id, the revision and HF_ENDPOINT."
+        )
+    if status is None and _is_transient(err):
+        return HubUserError(
+            f"{action}: the Hub at {endpoint} could not be reached ({type(err).__name__}: "
+            f"{_first_line(err)}). Check the network and HF_ENDPOINT (unset it to use huggingface.co), then rerun."
+        )
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    return redact(str(err).splitlines()[0]) if str(err) else type(err).__name__
+
+
 def _status(err: BaseException) -> int | None:
     response = getattr(err, "response", None)
     return getattr(response, "status_code", None)
@@ -107,22 +150,6 @@ def _is_transient(err: BaseException) -> bool:
     except ImportError:
         import httpx
     return isinstance(err, httpx.TransportError | ConnectionError | TimeoutError)
-
-
-def _auth_error(err: BaseException, repo_id: str) -> HubPublishError | None:
-    status = _status(err)
-    if status == 401:
-        return HubUserError(
-            f"the Hub rejected the token (HTTP 401) while pushing to {repo_id}: it is invalid or expired. Set "
-            "HF_TOKEN to a valid token with write access or run `hf auth login` "
-            "(https://huggingface.co/settings/tokens)."
-        )
-    if status == 403:
-        return HubUserError(
-            f"the token has no write access to {repo_id} (HTTP 403): use a token with write permission for that "
-            "namespace, or push to your own namespace."
-        )
-    return None
 
 
 def _local_files(folder: Path) -> list[str]:
@@ -211,32 +238,20 @@ def push_to_hub(
         try:
             oid, url = attempt()
             break
-        except HfHubHTTPError as err:
-            auth = _auth_error(err, repo_id)
-            if auth is not None:
-                raise auth from None
-            status = _status(err)
-            if status is not None and 400 <= status < 500 and not _is_transient(err):
-                url = getattr(getattr(err, "response", None), "url", None)
-                raise HubUserError(
-                    f"push to {repo_id}@{branch}: the Hub answered {_describe(err)}"
-                    + (f" at {redact(str(url))}" if url else "")
-                    + ". Retrying cannot fix this: check the repo id, the revision and HF_ENDPOINT."
-                ) from None
-            if not _is_transient(err) or attempts > max_retries:
-                raise HubPublishError(
-                    f"push to {repo_id}@{branch} failed after {attempts} attempt(s): {_describe(err)}"
-                ) from err
-            wait = retry_wait * 2 ** (attempts - 1)
-            logger.warning("push attempt %d failed (%s); retrying in %.1fs", attempts, _describe(err), wait)
-            time.sleep(wait)
         except Exception as err:
-            if not _is_transient(err) or attempts > max_retries:
+            action = f"push to {repo_id}@{branch}"
+            transient = _is_transient(err)
+            if not transient or attempts > max_retries:
+                fix = hub_failure(err, action)  # unreachable, or a 4xx: one line naming the endpoint
+                if fix is not None:
+                    raise fix from None
+                if isinstance(err, HfHubHTTPError):
+                    raise HubPublishError(
+                        f"{action} failed after {attempts} attempt(s) at {hub_endpoint()}: {_describe(err)}"
+                    ) from err
                 raise
             wait = retry_wait * 2 ** (attempts - 1)
-            logger.warning(
-                "push attempt %d failed (%s); retrying in %.1fs", attempts, type(err).__name__, wait
-            )
+            logger.warning("push attempt %d failed (%s); retrying in %.1fs", attempts, _describe(err), wait)
             time.sleep(wait)
     result = PushResult(repo_id, branch, oid, url, oid != first_head[0], attempts)
     logger.info(result.summary())
@@ -245,8 +260,7 @@ def push_to_hub(
 
 def _describe(err: BaseException) -> str:
     status = _status(err)
-    first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return f"HTTP {status}: {first_line}" if status else first_line
+    return f"HTTP {status}: {_first_line(err)}" if status else f"{type(err).__name__}: {_first_line(err)}"
 
 
 def _plan(api, repo_id: str, branch: str, folder: Path, files: list[str], readme: str | None) -> list:

@@ -47,17 +47,30 @@ class SamplingParams:
 
 # Why a completion ended: on its own, at the token budget, or nobody says (a server that gave no reason).
 STOP, LENGTH, UNKNOWN_FINISH = "stop", "length", "unknown"
+# Never started: the prompt alone is longer than the teacher's context (an empty completion, recorded per trace)
+CONTEXT_OVERFLOW = "context_overflow"
 
 
 @dataclass
 class Completion:
-    """One generated completion: text, why it ended (`STOP`, `LENGTH`, `UNKNOWN_FINISH`) and its token count."""
+    """One generated completion: text, why it ended (`STOP`, `LENGTH`, `UNKNOWN_FINISH`, `CONTEXT_OVERFLOW`) and
+    its token count."""
 
     text: str
     finish_reason: str
     completion_tokens: int
     #: True when budget forcing closed the think block and had the teacher finish the answer
     forced: bool = False
+    #: why, in words, when the teacher could not generate it (`CONTEXT_OVERFLOW`: the prompt's length, the context)
+    detail: str = ""
+
+
+def context_overflow(prompt_tokens: int | None, context: int | None, where: str = "") -> Completion:
+    """The completion of a request whose prompt does not fit the teacher's context: empty, never generated."""
+    size = f"{prompt_tokens} prompt tokens" if prompt_tokens is not None else "the prompt"
+    limit = f"the teacher's context of {context} tokens" if context else "the teacher's context"
+    detail = f"{size} do not fit {limit}{where}"
+    return Completion("", CONTEXT_OVERFLOW, 0, detail=detail)
 
 
 @dataclass
@@ -186,6 +199,12 @@ class Teacher:
 
     def __init__(self, model_name: str):
         self.model_name = model_name
+
+    def fits_context(self, prompt: Prompt) -> bool | None:
+        """Whether a prompt leaves room for at least one generated token in the teacher's context; None when the
+        teacher cannot tell before asking (a server that reports no context length). The generation stage asks
+        before any compute, to refuse a plan in which no prompt fits."""
+        return None
 
     def generate(
         self, prompts: Sequence[Prompt], sampling: SamplingParams, n: int = 1

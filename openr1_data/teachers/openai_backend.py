@@ -29,9 +29,10 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -45,6 +46,7 @@ from openr1_data.teachers.base import (
     Teacher,
     TeacherRequestError,
     approximate_token_count,
+    context_overflow,
     continues_assistant,
     normalize_finish_reason,
     request_seed,
@@ -60,6 +62,59 @@ _T = TypeVar("_T")
 IDENTICAL_MIN_TOKENS = 8
 # prompts whose samples are compared (about 100 bytes each); later prompts are not checked
 IDENTICAL_MAX_PROMPTS = 200_000
+
+
+# How servers refuse a prompt longer than the model's context (vLLM, OpenAI, SGLang, TGI, llama.cpp), in 400/413/422
+_OVERFLOW_TEXT = re.compile(
+    r"context length|context_length_exceeded|context window|maximum context|exceeds? the (?:model's )?context|"
+    r"`inputs` tokens \+ `max_new_tokens`|input is too long|prompt is too long",
+    re.IGNORECASE,
+)
+_CONTEXT_NUMBER = re.compile(
+    r"maximum context length is (\d+)|context length \((\d+) tokens\)|context (?:window|size) of (\d+)", re.I
+)
+_PROMPT_NUMBER = re.compile(
+    r"has (\d+) input tokens|\((\d+) in the messages|input \((\d+) tokens\)|(\d+) tokens in the prompt", re.I
+)
+
+
+@dataclass
+class ContextOverflowAnswer:
+    """A server's refusal of a request that does not fit the model's context, with the numbers it gave."""
+
+    context: int | None
+    prompt_tokens: int | None
+    message: str
+
+    def prompt_fits(self) -> bool:
+        """True when the server says the prompt itself fits (only prompt + max_tokens was too much)."""
+        return (
+            self.context is not None and self.prompt_tokens is not None and self.prompt_tokens < self.context
+        )
+
+
+def _first_number(pattern: re.Pattern, text: str) -> int | None:
+    match = pattern.search(text)
+    return next((int(g) for g in match.groups() if g), None) if match else None
+
+
+def read_context_overflow(status: int, text: str) -> ContextOverflowAnswer | None:
+    """The server's answer read as a context overflow (a 400/413/422 saying the request exceeds the context), or
+    None when it is another error."""
+    if status not in (400, 413, 422) or not _OVERFLOW_TEXT.search(text):
+        return None
+    return ContextOverflowAnswer(
+        _first_number(_CONTEXT_NUMBER, text), _first_number(_PROMPT_NUMBER, text), text
+    )
+
+
+class ContextOverflowError(TeacherRequestError):
+    """The server refused a request as longer than the model's context (the generation stage records the trace as
+    `context_overflow` instead of failing the run)."""
+
+    def __init__(self, message: str, answer: ContextOverflowAnswer):
+        super().__init__(message)
+        self.answer = answer
 
 
 class MalformedResponse(ValueError):
@@ -563,6 +618,9 @@ class OpenAITeacher(Teacher):
                 monitor.last_error = self._redact(outcome.error)[:300]
                 if outcome.fatal_status is not None:
                     monitor.failed += 1
+                    overflow = read_context_overflow(outcome.fatal_status, outcome.error)
+                    if overflow is not None:
+                        raise ContextOverflowError(self._redact(f"POST {shown}: {outcome.error}"), overflow)
                     hint = self._hint(outcome.fatal_status, body)
                     raise TeacherRequestError(self._redact(f"POST {shown} failed: {outcome.error}.{hint}"))
                 if attempt + 1 < attempts:
@@ -623,7 +681,18 @@ class OpenAITeacher(Teacher):
         def parse(data: Any) -> Completion:
             return parse_response(data, chat=is_chat, tokenizer=self._tokenizer)
 
-        completion = await self._post(client, semaphore, url, body, parse)
+        try:
+            completion = await self._post(client, semaphore, url, body, parse)
+        except ContextOverflowError as err:
+            answer = err.answer
+            room = (answer.context or 0) - (answer.prompt_tokens or 0)
+            if answer.prompt_fits() and sampling.max_new_tokens > room:
+                # the prompt fits; only prompt + max_tokens did not (vLLM refuses that): ask for what is left
+                return await self._one(
+                    client, semaphore, prompt, replace(sampling, max_new_tokens=room), seed
+                )
+            where = f" (server {redact_url(self.base_url)}: {self._redact(answer.message)[:200]})"
+            return context_overflow(answer.prompt_tokens, answer.context, where)
         self.monitor.check_sample(body, completion)
         return completion
 

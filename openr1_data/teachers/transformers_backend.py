@@ -24,13 +24,32 @@ from openr1_data.teachers.base import (
     RequestFeed,
     SamplingParams,
     Teacher,
+    context_overflow,
     continues_assistant,
     request_seed,
 )
 from openr1_data.teachers.default_model import DEFAULT_TEACHER, default_teacher_path
+from openr1_data.teachers.kv_batch import KVBatch, can_merge
 from openr1_data.teachers.threads import set_torch_threads
 
 DEFAULT_TEACHER_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# a tokenizer's model_max_length at or above this is transformers' "no limit" placeholder (1e30), not a context
+_NO_LIMIT = 10**9
+
+
+def model_context_length(config, tokenizer) -> int | None:
+    """Tokens the model can attend to (prompt + completion): the smallest of the config's position limit and the
+    tokenizer's `model_max_length`, leaving out values that mean "no limit"; None when neither says."""
+    limits = [
+        value
+        for value in (
+            getattr(config, "max_position_embeddings", None),
+            getattr(config, "n_positions", None),
+            getattr(tokenizer, "model_max_length", None),
+        )
+        if isinstance(value, int) and 0 < value < _NO_LIMIT
+    ]
+    return min(limits) if limits else None
 
 
 def provenance_name(model: str) -> str:
@@ -99,6 +118,9 @@ class TransformersTeacher(Teacher):
             set_torch_threads(num_threads)  # the free cores, not torch's every-core default
         self.device = device
         self.batch_size = batch_size
+        # Waiting prompts join once this many slots are free: each join is a prefill and a copy of the cache, so
+        # they come in small groups rather than one at a time.
+        self.refill_every = max(1, batch_size // 8)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
             torch_dtype = torch.float32 if (dtype == "auto" and device == "cpu") else dtype
@@ -122,6 +144,7 @@ class TransformersTeacher(Teacher):
         self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
         # Only the last position's logits are needed: prefill would otherwise compute (prompt x vocab) logits
         self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in forward_params else {}
+        self.context_length = model_context_length(self.model.config, self.tokenizer)
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -136,6 +159,28 @@ class TransformersTeacher(Teacher):
             return self.tokenizer.apply_chat_template(prompt, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The token ids the model sees for a prompt."""
+        # The chat template already wrote any special tokens, so do not add them again.
+        return self.tokenizer(self.render(prompt), add_special_tokens=False)["input_ids"]
+
+    def fits_context(self, prompt: Prompt) -> bool | None:
+        return self.context_length is None or len(self.prompt_tokens(prompt)) < self.context_length
+
+    def _admit(self, request: Request, feed: RequestFeed) -> Request | None:
+        """The request as it will be decoded, its token budget cut to what the context leaves; None when its prompt
+        alone fills the context (the feed gets a `CONTEXT_OVERFLOW` completion at once, nothing is computed)."""
+        if self.context_length is None:
+            return request
+        length = len(self.prompt_tokens(request.prompt))
+        room = self.context_length - length
+        if room < 1:
+            feed.complete(request, context_overflow(length, self.context_length))
+            return None
+        if request.sampling.max_new_tokens > room:  # decoding past the positions the model knows is garbage
+            return replace(request, sampling=replace(request.sampling, max_new_tokens=room))
+        return request
+
     def _generate(self, prompts: list[Prompt], sampling: SamplingParams, n: int) -> list[list[Completion]]:
         """`n` completions per prompt, in prompt order; sample `j` of prompt `i` is seeded with
         `request_seed(sampling.seed, i, j, n)` (the seed the HTTP and vLLM teachers give it)."""
@@ -149,32 +194,88 @@ class TransformersTeacher(Teacher):
         return [[feed.results[(i, j)] for j in range(n)] for i in range(len(prompts))]
 
     def stream(self, feed: RequestFeed) -> None:
-        """Generate the feed's requests `batch_size` sequences at a time, each sampled with its own seed.
+        """Generate the feed's requests with up to `batch_size` sequences in flight, each sampled with its own seed.
 
-        A sequence leaves the batch as soon as it ends (its completion goes back to the feed at once), so the
-        batch does not keep decoding padding for the rows that finished early. Requests whose sampling differs in
-        more than the seed and the token budget wait for a batch of their own.
+        A sequence leaves the batch as soon as it ends (its completion goes back to the feed at once) and a waiting
+        request takes its place (`kv_batch`): the batch stays full while the feed has work, and traces come back
+        one by one as they finish instead of a whole batch at the end. Requests whose sampling differs in more than
+        the seed and the token budget wait until the batch has drained, then form the next one.
         """
         held: list[Request] = []
-        while True:
-            batch: list[Request] = []
-            rest: list[Request] = []
-            for request in held:
-                (batch if len(batch) < self.batch_size and _same_batch(batch, request) else rest).append(
-                    request
-                )
-            held = rest
-            while len(batch) < self.batch_size and (request := feed.next_request()) is not None:
-                (batch if _same_batch(batch, request) else held).append(request)
-            if not batch:
-                return
-            self._decode(batch, feed)
+        while self._decode(feed, held):
+            pass
+
+    def _take(self, feed: RequestFeed, held: list[Request], like: Request | None, room: int) -> list[Request]:
+        """Up to `room` requests that can join a batch decoding like `like` (any, when None): held ones first, then
+        new ones from the feed, unless a held request of another sampling waits (the batch then drains)."""
+        taken: list[Request] = []
+        for request in list(held):
+            if len(taken) < room and _same_batch([like or request], request):
+                held.remove(request)
+                taken.append(request)
+                like = like or request
+        while len(taken) < room and not held and (request := feed.next_request()) is not None:
+            if (request := self._admit(request, feed)) is None:
+                continue
+            if _same_batch([like or request], request):
+                taken.append(request)
+                like = like or request
+            else:
+                held.append(request)
+        return taken
 
     @torch.inference_mode()
-    def _decode(self, batch: list[Request], feed: RequestFeed) -> None:
-        """Prefill a left-padded batch, then decode one token per live row per step, dropping ended rows."""
-        sampling = batch[0].sampling
-        texts = [self.render(r.prompt) for r in batch]
+    def _decode(self, feed: RequestFeed, held: list[Request]) -> bool:
+        """Decode one batch until the feed has nothing more for it: rows leave as they end and waiting requests
+        join as slots free (`refill_every` free slots at a time). False when there was nothing to decode."""
+        rows = self._take(feed, held, None, self.batch_size)
+        if not rows:
+            return False
+        sampling = rows[0].sampling
+        batch = self._prefill(rows)
+        refill = can_merge(batch.cache)
+        generators = [self._generator(r) for r in rows]
+        tokens: list[list[int]] = [[] for _ in rows]
+        decoding = 0  # tokens decoded for rows not yet complete: progress before the first trace ends
+        while rows:
+            next_ids = self._pick(batch.logits, sampling, generators)
+            kept = []
+            for slot, request in enumerate(rows):
+                tokens[slot].append(int(next_ids[slot]))
+                decoding += 1
+                if self._ended(tokens[slot], request.sampling):
+                    decoding -= len(tokens[slot])
+                    feed.complete(request, self._to_completion(tokens[slot], request.sampling))
+                else:
+                    kept.append(slot)
+            if len(kept) < len(rows):
+                next_ids = batch.keep(kept, next_ids) if kept else next_ids[:0]
+                rows, generators = [rows[k] for k in kept], [generators[k] for k in kept]
+                tokens = [tokens[k] for k in kept]
+            if rows:
+                self._step(batch, next_ids)
+            free = self.batch_size - len(rows)
+            if refill and free and (free >= self.refill_every or not rows):
+                joining = self._take(feed, held, rows[0] if rows else None, free)
+                if joining:
+                    sampling = joining[0].sampling if not rows else sampling
+                    joined = self._prefill(joining)
+                    if rows:
+                        batch.merge(joined)
+                    else:
+                        batch = joined
+                    rows += joining
+                    generators += [self._generator(r) for r in joining]
+                    tokens += [[] for _ in joining]
+            feed.heartbeat(in_flight=len(rows), tokens_in_flight=decoding)
+        return True
+
+    def _generator(self, request: Request) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(request.sampling.seed)
+
+    def _prefill(self, requests: list[Request]) -> KVBatch:
+        """Run the prompts of `requests` (left-padded) through the model: their cache and next-token logits."""
+        texts = [self.render(r.prompt) for r in requests]
         # The chat template already wrote any special tokens, so do not add them again.
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
             self.device
@@ -188,41 +289,20 @@ class TransformersTeacher(Teacher):
             use_cache=True,
             **self._last_logits,
         )
-        cache, logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
-        generators = [torch.Generator(device=self.device).manual_seed(r.sampling.seed) for r in batch]
-        tokens: list[list[int]] = [[] for _ in batch]
-        live = list(range(len(batch)))  # batch rows still decoding, in cache order
-        decoding = 0  # tokens decoded for rows not yet complete: progress before the first trace ends
-        while live:
-            next_ids = self._pick(logits, sampling, [generators[i] for i in live])
-            ended = []
-            for slot, row in enumerate(live):
-                tokens[row].append(int(next_ids[slot]))
-                decoding += 1
-                if self._ended(tokens[row], batch[row].sampling):
-                    ended.append(slot)
-                    decoding -= len(tokens[row])
-                    feed.complete(batch[row], self._to_completion(tokens[row], batch[row].sampling))
-            if ended:
-                gone = set(ended)
-                keep = [slot for slot in range(len(live)) if slot not in gone]
-                if not keep:
-                    break
-                index = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(index)
-                attention, positions, next_ids = attention[index], positions[index], next_ids[index]
-                live = [live[slot] for slot in keep]
-            attention = torch.cat([attention, attention.new_ones((len(live), 1))], dim=1)
-            positions = positions[:, -1:] + 1
-            out = self.model(
-                input_ids=next_ids[:, None],
-                attention_mask=attention,
-                position_ids=positions,
-                use_cache=True,
-                **{self._cache_arg: cache},
-            )
-            cache, logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
-            feed.heartbeat(in_flight=len(live), tokens_in_flight=decoding)
+        return KVBatch(getattr(out, self._cache_arg), attention, positions[:, -1:], out.logits[:, -1, :])
+
+    def _step(self, batch: KVBatch, next_ids: torch.Tensor) -> None:
+        """Feed each live row its next token: one position further, one cache column more, new logits."""
+        batch.attention = torch.cat([batch.attention, batch.attention.new_ones((len(batch), 1))], dim=1)
+        batch.positions = batch.positions + 1
+        out = self.model(
+            input_ids=next_ids[:, None],
+            attention_mask=batch.attention,
+            position_ids=batch.positions,
+            use_cache=True,
+            **{self._cache_arg: batch.cache},
+        )
+        batch.cache, batch.logits = getattr(out, self._cache_arg), out.logits[:, -1, :]
 
     def _pick(self, logits: torch.Tensor, sampling: SamplingParams, generators: list) -> torch.Tensor:
         """Next token of every live row: argmax when greedy, else one draw per row from its own generator."""

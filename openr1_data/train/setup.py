@@ -79,13 +79,30 @@ def save_and_push(
         metrics=final_metrics(trainer.state.log_history),
     )
     if training_args.push_to_hub:
-        from huggingface_hub import HfApi
+        push_model_folder(training_args, repo_id)
 
-        api = HfApi(token=training_args.hub_token)
+
+def push_model_folder(training_args: Any, repo_id: str) -> None:
+    """Upload the saved output folder to the model repo `repo_id` (created when missing). A Hub that cannot be
+    reached or answers a 4xx ends with one line naming the endpoint and the fix (`hub_failure`): the model is
+    saved locally either way, so the message says where."""
+    from huggingface_hub import HfApi
+
+    from openr1_data.publish.hub import hub_failure
+
+    api = HfApi(token=training_args.hub_token)
+    try:
         repo = api.create_repo(repo_id, private=training_args.hub_private_repo, exist_ok=True).repo_id
         api.upload_folder(
             repo_id=repo, folder_path=training_args.output_dir, commit_message="openr1-data: train"
         )
+    except Exception as err:
+        fix = hub_failure(
+            err, f"push of {training_args.output_dir} (saved there) to the model repo {repo_id}"
+        )
+        if fix is None:
+            raise
+        raise fix from None
 
 
 def check_vllm(training_args: Any) -> None:
