@@ -62,6 +62,11 @@ def answer_words() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
+def _answer_set() -> frozenset[str]:
+    return frozenset(answer_words())
+
+
+@lru_cache(maxsize=1)
 def guess_words() -> frozenset[str]:
     """Every accepted guess (upper case); the answers are among them."""
     return frozenset(_read_words("guesses.txt"))
@@ -145,6 +150,8 @@ def information_gain(guess: str, remaining: Sequence[str]) -> float:
     if n == 1:
         return 1.0 if guess.upper() == remaining[0] else 0.0
     counts = pattern_counts(guess, remaining)
+    if len(counts) == 1:  # every secret answers alike: the guess tells nothing
+        return 0.0
     # A guess that is the secret ends the game: that pattern leaves 0 secrets to tell apart (log counts as 0).
     expected_log = sum(c * math.log(c) for pattern, c in counts.items() if pattern != SOLVED) / n
     return max(0.0, 1.0 - expected_log / math.log(n))
@@ -165,6 +172,8 @@ def best_guess(remaining: Sequence[str], pool: Sequence[str] | None = None) -> s
 def solver_game(secret: str, opener: str = OPENERS[0], max_turns: int = MAX_TURNS) -> History:
     """The solver's whole game for `secret` from `opener`: guesses and feedback up to the win (or `max_turns`)."""
     secret = secret.upper()
+    if secret not in _answer_set():
+        raise ValueError(f"{secret!r} is not one of the {len(answer_words())} answers the solver plays against")
     history: History = []
     guess = opener.upper()
     while len(history) < max_turns:

@@ -64,6 +64,9 @@ class WordlePlayConfig:
     seed: int = field(default=0, metadata={"help": "the order of the secrets and the sampling seed"})
     device: str = field(default="cpu", metadata={"help": "device of the transformers backend"})
     model_batch_size: int = field(default=16, metadata={"help": "sequences per forward batch (transformers)"})
+    num_threads: int | None = field(
+        default=None, metadata={"help": "torch threads of the transformers backend (default: the free cores)"}
+    )
     base_url: str = field(
         default="http://127.0.0.1:8000/v1", metadata={"help": "OpenAI-compatible server URL (openai backend)"}
     )
@@ -214,6 +217,7 @@ def build_player_teacher(cfg: WordlePlayConfig) -> Teacher:
             prompt_styles=[PROMPT_STYLE],
             device=cfg.device,
             teacher_batch_size=cfg.model_batch_size,
+            num_threads=cfg.num_threads,
             base_url=cfg.base_url,
         )
     )
