@@ -125,7 +125,9 @@ def test_information_gain_is_normalised_and_rewards_splitting_guesses():
     left = candidates(GAME)
     best = best_guess(left)
     assert 0.0 < information_gain(best, left) <= 1.0
-    assert information_gain(GAME[0][0], left) == 0.0  # an earlier guess: every candidate gives the same pattern
+    assert (
+        information_gain(GAME[0][0], left) == 0.0
+    )  # an earlier guess: every candidate gives the same pattern
     assert information_gain("CRANE", ["CRANE"]) == 1.0 and information_gain("SLATE", ["CRANE"]) == 0.0
     two = ["CRANE", "CRATE"]  # guessing one of two splits them perfectly
     assert math.isclose(information_gain("CRANE", two), 1.0)
@@ -142,11 +144,15 @@ def test_game_states_cover_depths_from_train_secrets_and_are_seeded():
     for row in rows:
         history = read_history(row[HISTORY])
         assert len(history) == row["wordle_depth"] and secret_split(row["answer"]) == "train"
-        assert all(feedback(g, row["answer"]) == m for g, m in history) and all(m != "GGGGG" for _, m in history)
+        assert all(feedback(g, row["answer"]) == m for g, m in history) and all(
+            m != "GGGGG" for _, m in history
+        )
         assert row["problem"] == render_game(history)
     assert render_game([]).startswith("A new game starts")
     deep = next(r for r in rows if r["wordle_depth"] >= 2)
-    assert "Guess 2:" in deep["problem"] and deep["problem"].endswith(f"Make guess {deep['wordle_depth'] + 1} of 6.")
+    assert "Guess 2:" in deep["problem"] and deep["problem"].endswith(
+        f"Make guess {deep['wordle_depth'] + 1} of 6."
+    )
 
 
 def test_problems_wordle_is_a_problem_source():
@@ -160,11 +166,16 @@ def test_problems_wordle_is_a_problem_source():
 
 
 def test_solver_answers_are_sft_messages_and_the_same_rows_are_grpo_prompts(tmp_path):
-    assert cli_main(["wordle-games", "--output_dir", str(tmp_path), "--wordle_size", "16", "--wordle_seed", "2"]) == 0
+    assert (
+        cli_main(["wordle-games", "--output_dir", str(tmp_path), "--wordle_size", "16", "--wordle_seed", "2"])
+        == 0
+    )
     rows = read_dataset(tmp_path)
     check_messages(rows)  # SFT-ready
     first = rows[0]["messages"]
-    assert [m["role"] for m in first] == ["system", "user", "assistant"] and first[0]["content"] == WORDLE_SYSTEM
+    assert [m["role"] for m in first] == ["system", "user", "assistant"] and first[0][
+        "content"
+    ] == WORDLE_SYSTEM
     for row in rows:
         text = row["messages"][-1]["content"]
         assert text.startswith("<think>\nCandidates left: ") and "</think>" in text
@@ -215,7 +226,9 @@ def test_hacking_attempts_score_below_an_honest_consistent_guess():
 
 def test_feedback_reward_is_graded_by_the_clues_a_guess_agrees_with():
     history = [("SLATE", feedback("SLATE", SECRET))]  # XXGXG: A and E placed, S L T absent
-    scores = score(["wordle_feedback"], [answer("CRANE"), answer("GRAVE"), answer("BLAST"), answer("PLATE")], history)
+    scores = score(
+        ["wordle_feedback"], [answer("CRANE"), answer("GRAVE"), answer("BLAST"), answer("PLATE")], history
+    )
     consistent, also_consistent, poor, partial = scores["wordle_feedback_reward"]
     assert consistent == 1.0 and also_consistent == 1.0
     assert poor is not None and partial is not None and 0.0 <= poor < partial < 1.0
@@ -227,7 +240,9 @@ def test_info_gain_reward_is_expected_over_the_candidates_not_the_secret():
     good = best_guess(left)
     scores = score(["wordle_info_gain"], [answer(good), answer(SECRET)])["wordle_info_gain_reward"]
     assert scores[0] == pytest.approx(information_gain(good, left))
-    assert scores[1] == pytest.approx(information_gain(SECRET, left))  # guessing the secret is not rewarded extra
+    assert scores[1] == pytest.approx(
+        information_gain(SECRET, left)
+    )  # guessing the secret is not rewarded extra
 
 
 def test_wordle_rewards_need_the_history_column():

@@ -25,10 +25,14 @@ class WordleGamesConfig:
         metadata={"help": "folder for the Parquet rows (train on it with dataset_name: this folder)"},
     )
     wordle_size: int = field(default=400, metadata={"help": "how many game states"})
-    wordle_seed: int = field(default=0, metadata={"help": "the seed of the secrets, openers and depths drawn"})
+    wordle_seed: int = field(
+        default=0, metadata={"help": "the seed of the secrets, openers and depths drawn"}
+    )
     wordle_split: str = field(
         default="train",
-        metadata={"help": "the secrets: train (90%), eval (held out for wordle-play: never train on it) or all"},
+        metadata={
+            "help": "the secrets: train (90%), eval (held out for wordle-play: never train on it) or all"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -48,5 +52,7 @@ def play_main(argv: list[str]) -> int:
     """Entry point of `openr1-data wordle-play`: play, write the reports, print the table."""
     (cfg,) = parse_config([WordlePlayConfig], argv, prog="openr1-data wordle-play")
     score = play(cfg)
-    print(f"\n{PLAY_TABLE_HEADER}\n{markdown_row(cfg.model, score)}\n\nReport: {Path(cfg.output_dir) / 'report.json'}")
+    print(
+        f"\n{PLAY_TABLE_HEADER}\n{markdown_row(cfg.model, score)}\n\nReport: {Path(cfg.output_dir) / 'report.json'}"
+    )
     return 0

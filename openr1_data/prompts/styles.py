@@ -323,7 +323,9 @@ STYLES: dict[str, PromptStyle] = {
         parser="answer_tag",
     ),
     # Wordle: the rules as the system prompt, the game so far as the problem, one guess in guess tags.
-    "wordle": PromptStyle(name="wordle", system_prompt=WORDLE_SYSTEM, user_template="{{ problem }}", parser="guess"),
+    "wordle": PromptStyle(
+        name="wordle", system_prompt=WORDLE_SYSTEM, user_template="{{ problem }}", parser="guess"
+    ),
     # The LLM judge's rubric question (rows: prompt, completion, rubric); its parser reads the score strictly.
     "judge_rubric": PromptStyle(
         name="judge_rubric",

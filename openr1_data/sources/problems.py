@@ -29,7 +29,8 @@ from openr1_data.schema import (
 )
 from openr1_data.sources.domains import PROBLEM_LAYOUTS, apply_problem_layout
 from openr1_data.sources.gym import gym_problems, is_gym_source
-from openr1_data.sources.wordle import SOURCE_NAME as WORDLE, SPLITS as WORDLE_SPLITS
+from openr1_data.sources.wordle import SOURCE_NAME as WORDLE
+from openr1_data.sources.wordle import SPLITS as WORDLE_SPLITS
 from openr1_data.text import gold_answer
 
 

@@ -173,7 +173,9 @@ def solver_game(secret: str, opener: str = OPENERS[0], max_turns: int = MAX_TURN
     """The solver's whole game for `secret` from `opener`: guesses and feedback up to the win (or `max_turns`)."""
     secret = secret.upper()
     if secret not in _answer_set():
-        raise ValueError(f"{secret!r} is not one of the {len(answer_words())} answers the solver plays against")
+        raise ValueError(
+            f"{secret!r} is not one of the {len(answer_words())} answers the solver plays against"
+        )
     history: History = []
     guess = opener.upper()
     while len(history) < max_turns:
@@ -203,7 +205,9 @@ def render_game(history: Sequence[tuple[str, str | None]]) -> str:
     return "\n".join(lines)
 
 
-def game_states(size: int, seed: int = 0, split: str = "train", depths: Sequence[int] = range(6)) -> list[dict]:
+def game_states(
+    size: int, seed: int = 0, split: str = "train", depths: Sequence[int] = range(6)
+) -> list[dict]:
     """`size` unfinished game states from `split` secrets: a secret, an opener and a depth drawn per state (seeded),
     the solver's first `depth` moves as the history (fewer when the solver wins sooner)."""
     if size < 1:

@@ -55,7 +55,9 @@ class WordlePlayConfig:
     num_games: int = field(default=40, metadata={"help": "games to play (one held-out secret each)"})
     split: str = field(
         default="eval",
-        metadata={"help": "secrets to play: eval (held out from --problems wordle's default train), train, all"},
+        metadata={
+            "help": "secrets to play: eval (held out from --problems wordle's default train), train, all"
+        },
     )
     max_turns: int = field(default=MAX_TURNS, metadata={"help": "guesses allowed per game"})
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0 = greedy)"})
@@ -72,7 +74,9 @@ class WordlePlayConfig:
     )
     output_dir: str = field(
         default="",
-        metadata={"help": "folder for games.jsonl and the report (default: outputs/wordle_play/<model name>)"},
+        metadata={
+            "help": "folder for games.jsonl and the report (default: outputs/wordle_play/<model name>)"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -260,7 +264,9 @@ PLAY_TABLE_HEADER = (
 )
 
 
-def write_play_reports(cfg: WordlePlayConfig, games: Sequence[GameRecord], score: PlayScore, name: str) -> Path:
+def write_play_reports(
+    cfg: WordlePlayConfig, games: Sequence[GameRecord], score: PlayScore, name: str
+) -> Path:
     """`games.jsonl` (every game: secret, guesses, feedback, completions), `report.json` and `report.md`."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -277,4 +283,3 @@ def write_play_reports(cfg: WordlePlayConfig, games: Sequence[GameRecord], score
         f"{markdown_row(name, score)}\n\nIn brackets: 95% bootstrap intervals over games.\n"
     )
     return out / "report.json"
-

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from openr1_data.curate.wordle_verify import judge_wordle_feedback, judge_wordle_format, judge_wordle_info_gain
+from openr1_data.curate.wordle_verify import (
+    judge_wordle_feedback,
+    judge_wordle_format,
+    judge_wordle_info_gain,
+)
 from openr1_data.prompts.styles import ParsedCompletion
 from openr1_data.sources.wordle import HISTORY, PROMPT_STYLE, History, read_history
 from openr1_data.train.rewards.base import Reward, per_row
