@@ -289,6 +289,7 @@ def test_the_scripted_solver_wins_every_held_out_game(tmp_path):
     assert len(games) == 12 and all(g["won"] for g in games)
     assert {g["secret"] for g in games} <= set(secret_words("eval"))
     assert "| scripted player | 12 | 1.000 [1.000, 1.000]" in (tmp_path / "report.md").read_text()
+    assert result.well_formed == 1.0
 
 
 def test_invalid_guesses_are_counted_and_shown_back_to_the_player():
@@ -307,6 +308,8 @@ def test_invalid_guesses_are_counted_and_shown_back_to_the_player():
     assert "not a valid five-letter word" in render_game(shown[-1])
     result = score_games(games)
     assert result.invalid_per_game == 1.0 and 0 < result.invalid_share < 1
+    # ZZZZZ is well formed (a five-letter non-word); "I guess CRANE" has no tags
+    assert result.well_formed == pytest.approx((1.0 + (games[1].turns - 1) / games[1].turns) / 2)
 
 
 def test_a_tiny_model_plays_whole_games_to_the_end(tiny_model_dir, tmp_path, one_torch_thread):
@@ -319,6 +322,7 @@ def test_a_tiny_model_plays_whole_games_to_the_end(tiny_model_dir, tmp_path, one
     for game in games:  # a random tiny model never writes a valid guess: every turn used, every guess invalid
         assert game["turns"] == MAX_TURNS and game["invalid"] == MAX_TURNS and not game["won"]
     assert result.won == 0.0 and result.invalid_per_game == MAX_TURNS and result.mean_turns == MAX_TURNS
+    assert result.well_formed == 0.0
     assert json.loads((tmp_path / "report.json").read_text())["score"]["games"] == 3
 
 

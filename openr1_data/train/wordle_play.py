@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from openr1_data.config import check_fields
-from openr1_data.curate.wordle_verify import valid_guess
+from openr1_data.curate.wordle_verify import judge_wordle_format, valid_guess
 from openr1_data.prompts import get_style
 from openr1_data.sources.wordle import (
     MAX_TURNS,
@@ -118,6 +118,8 @@ class PlayScore:
     mean_turns_won: float | None  # guesses used per won game
     invalid_per_game: float  # invalid guesses per game
     invalid_share: float  # share of all guesses that were invalid
+    # share of answers in the format (closed think block, one guess block), whatever the block holds
+    well_formed: float = 0.0
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
@@ -164,10 +166,16 @@ def score_games(games: Sequence[GameRecord]) -> PlayScore:
     """Games won, mean turns and invalid guesses, with 95% bootstrap intervals over games."""
     if not games:
         raise ValueError("no games to score")
+    style = get_style(PROMPT_STYLE)
     per_game = {
         "won": [float(g.won) for g in games],
         "mean_turns": [float(g.turns) for g in games],
         "invalid_per_game": [float(g.invalid) for g in games],
+        "well_formed": [
+            sum((judge_wordle_format(style.parse(c, {})).score or 0.0) > 0 for c in g.completions)
+            / max(1, len(g.completions))
+            for g in games
+        ],
     }
     won_turns = [g.turns for g in games if g.won]
     guesses = sum(g.turns for g in games)
@@ -178,6 +186,7 @@ def score_games(games: Sequence[GameRecord]) -> PlayScore:
         mean_turns_won=sum(won_turns) / len(won_turns) if won_turns else None,
         invalid_per_game=sum(per_game["invalid_per_game"]) / len(games),
         invalid_share=sum(g.invalid for g in games) / guesses if guesses else 0.0,
+        well_formed=sum(per_game["well_formed"]) / len(games),
         intervals={name: bootstrap_interval(values) for name, values in per_game.items()},
     )
 
@@ -255,12 +264,16 @@ def markdown_row(label: str, score: PlayScore) -> str:
     cells = [with_interval(getattr(score, n), score.intervals.get(n)) for n in ("won", "mean_turns")]
     won_turns = "-" if score.mean_turns_won is None else f"{score.mean_turns_won:.2f}"
     invalid = with_interval(score.invalid_per_game, score.intervals.get("invalid_per_game"))
-    return f"| {label} | {score.games} | {cells[0]} | {cells[1]} | {won_turns} | {invalid} | {score.invalid_share:.3f} |"
+    formed = with_interval(score.well_formed, score.intervals.get("well_formed"))
+    return (
+        f"| {label} | {score.games} | {cells[0]} | {cells[1]} | {won_turns} | {invalid} | "
+        f"{score.invalid_share:.3f} | {formed} |"
+    )
 
 
 PLAY_TABLE_HEADER = (
-    "| player | games | won | mean turns | turns when won | invalid guesses per game | invalid share |\n"
-    "|---|---:|---:|---:|---:|---:|---:|"
+    "| player | games | won | mean turns | turns when won | invalid guesses per game | invalid share | "
+    "well-formed answers |\n|---|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
