@@ -21,6 +21,7 @@ from openr1_data.train.data import parse_mixture
 from openr1_data.train.evaluation import EvalConfig
 from openr1_data.train.prm import PRMConfig, PRMDataArguments
 from openr1_data.train.rewards import RLT_REWARD, check_reward_names, parse_params
+from openr1_data.train.wordle_play import WordlePlayConfig
 from tests.test_sft import load_script, sft_rows
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.yaml"))
@@ -31,6 +32,7 @@ KINDS = {
     "rlt": (GRPOScriptArguments, GRPOConfig, ModelConfig, RLTRewardConfig),
     "eval": (EvalConfig,),
     "prm": (PRMDataArguments, PRMConfig, ModelConfig),
+    "play": (WordlePlayConfig,),
 }
 
 
@@ -52,6 +54,10 @@ def test_recipe_parses_and_validates(recipe):
         (cfg,) = parsed
         get_style(cfg.prompt_style)
         assert all(b.split("@")[0] in list_benchmarks() for b in cfg.benchmarks)
+        return
+    if recipe.name.startswith("play"):  # the Wordle play evaluation: held-out secrets, whole games
+        (cfg,) = parsed
+        assert cfg.split == "eval" and cfg.num_games >= 1
         return
     data, train, model = parsed[:3]
     assert model.model_name_or_path and train.output_dir

@@ -92,6 +92,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "prm_select_main",
         "keep the best-of-N traces per problem by PRM score",
     ),
+    "wordle-games": (
+        "openr1_data.cli.wordle",
+        "games_main",
+        "Wordle game states with the solver's answers (SFT warm-up data, GRPO problems)",
+    ),
+    "wordle-play": (
+        "openr1_data.cli.wordle",
+        "play_main",
+        "a model plays whole held-out Wordle games: games won, turns, invalid guesses",
+    ),
     "summarize": (
         "openr1_data.cli.steps",
         "summarize_main",

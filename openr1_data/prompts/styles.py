@@ -53,6 +53,18 @@ ANSWER_TAG_SYSTEM = (
     "answer. Respond in exactly this format: <think>\n...\n</think>\n<answer>\n...\n</answer>"
 )
 
+# Wordle (the GRPO course's running example): the rules and the feedback format; the user turn holds the game so far
+# (`sources/wordle.py` renders it), the model answers with one guess in guess tags.
+GUESS_OPEN, GUESS_CLOSE = "<guess>", "</guess>"
+WORDLE_SYSTEM = (
+    "You are playing Wordle. Find the secret five-letter English word in at most six guesses. After each guess you "
+    "get feedback on every letter: G means the letter is in the word and in the right place, Y means the letter is "
+    "in the word but in another place, X means the letter is not in the word (or not as many times as you used "
+    "it). For example, if the secret is CRANE, the guess TRAIN gets T(X) R(G) A(G) I(X) N(Y). Every guess must be "
+    "a real five-letter English word that agrees with all the feedback so far. Think inside <think> </think> tags, "
+    "then give exactly one guess as <guess>WORD</guess>."
+)
+
 # LLM-judge rubric (the `llm_judge` reward): the judge reads a task, a rubric and a response, and replies a score.
 RUBRIC_MAX_SCORE = 10
 RUBRIC_SYSTEM = (
@@ -126,19 +138,25 @@ def parse_rlt(completion: str, row: Mapping[str, Any]) -> ParsedCompletion:
     return ParsedCompletion(explanation or None, solution, answer, issue)
 
 
+def tag_block(text: str, open_tag: str, close_tag: str, name: str) -> tuple[str | None, str | None]:
+    """(content of the one `open_tag…close_tag` block, None) or (None, why there is none): `no_<name>_tag`,
+    `unclosed_<name>`, `multiple_<name>`, `empty_<name>`."""
+    opens, closes = text.count(open_tag), text.count(close_tag)
+    if opens == 0 and closes == 0:
+        return None, f"no_{name}_tag"
+    if opens > 1 or closes > 1:
+        return None, f"multiple_{name}"
+    start, end = text.find(open_tag), text.find(close_tag)
+    if opens == 0 or closes == 0 or end < start:
+        return None, f"unclosed_{name}"
+    content = text[start + len(open_tag) : end].strip()
+    return (content, None) if content else (None, f"empty_{name}")
+
+
 def answer_block(text: str) -> tuple[str | None, str | None]:
     """(content of the one `<answer>…</answer>` block, None) or (None, why there is none): `no_answer_tag`,
     `unclosed_answer`, `multiple_answer`, `empty_answer`."""
-    opens, closes = text.count(ANSWER_OPEN), text.count(ANSWER_CLOSE)
-    if opens == 0 and closes == 0:
-        return None, "no_answer_tag"
-    if opens > 1 or closes > 1:
-        return None, "multiple_answer"
-    start, end = text.find(ANSWER_OPEN), text.find(ANSWER_CLOSE)
-    if opens == 0 or closes == 0 or end < start:
-        return None, "unclosed_answer"
-    content = text[start + len(ANSWER_OPEN) : end].strip()
-    return (content, None) if content else (None, "empty_answer")
+    return tag_block(text, ANSWER_OPEN, ANSWER_CLOSE, "answer")
 
 
 _MATH_DELIMITERS = re.compile(r"^(?:\$\$|\$|\\\[|\\\()\s*(.*?)\s*(?:\$\$|\$|\\\]|\\\))$", re.DOTALL)
@@ -202,7 +220,17 @@ def parse_rating(reply: str, row: Mapping[str, Any]) -> ParsedCompletion:
     return ParsedCompletion(reasoning, final, str(int(match.group(1))), None)
 
 
+def parse_guess(completion: str, row: Mapping[str, Any]) -> ParsedCompletion:
+    """Wordle output: `<think>reasoning</think><guess>CRANE</guess>`. The answer is the one guess block's content in
+    upper case (whatever it holds: the Wordle verdicts judge whether it is a word); no block, several blocks or an
+    unclosed one give a `parse_issue` and no answer."""
+    reasoning, final, issue = split_think(completion)
+    block, block_issue = tag_block(final, GUESS_OPEN, GUESS_CLOSE, "guess")
+    return ParsedCompletion(reasoning, final, None if block is None else block.upper(), issue or block_issue)
+
+
 PARSERS: dict[str, Callable[[str, Mapping[str, Any]], ParsedCompletion]] = {
+    "guess": parse_guess,
     "think": parse_think,
     "rlt": parse_rlt,
     "answer_tag": parse_answer_tag,
@@ -293,6 +321,10 @@ STYLES: dict[str, PromptStyle] = {
         system_prompt=ANSWER_TAG_SYSTEM,
         user_template="{{ problem }}\n" + R1_INSTRUCTION,
         parser="answer_tag",
+    ),
+    # Wordle: the rules as the system prompt, the game so far as the problem, one guess in guess tags.
+    "wordle": PromptStyle(
+        name="wordle", system_prompt=WORDLE_SYSTEM, user_template="{{ problem }}", parser="guess"
     ),
     # The LLM judge's rubric question (rows: prompt, completion, rubric); its parser reads the score strictly.
     "judge_rubric": PromptStyle(

@@ -29,6 +29,8 @@ from openr1_data.schema import (
 )
 from openr1_data.sources.domains import PROBLEM_LAYOUTS, apply_problem_layout
 from openr1_data.sources.gym import gym_problems, is_gym_source
+from openr1_data.sources.wordle import SOURCE_NAME as WORDLE
+from openr1_data.sources.wordle import SPLITS as WORDLE_SPLITS
 from openr1_data.text import gold_answer
 
 
@@ -40,7 +42,8 @@ class ProblemSourceConfig:
         default="bundled",
         metadata={
             "help": "'bundled', 'arithmetic' (every a + b in --arithmetic_low..--arithmetic_high), "
-            "'reasoning_gym:TASK' (procedural problems: --gym_size, --gym_seed, --gym_config), a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id",
+            "'reasoning_gym:TASK' (procedural problems: --gym_size, --gym_seed, --gym_config), "
+            "'wordle' (Wordle game states: --wordle_size, --wordle_seed, --wordle_split), a local file (.jsonl/.json/.parquet/.csv), a local dataset folder, or a Hub id",
             "aliases": ["--input"],  # the input flag every stage command takes
         },
     )
@@ -72,6 +75,17 @@ class ProblemSourceConfig:
             "e.g. '{min_digits: 2, max_digits: 3}'"
         },
     )
+    wordle_size: int = field(default=200, metadata={"help": "--problems wordle: how many game states"})
+    wordle_seed: int = field(
+        default=0, metadata={"help": "--problems wordle: the seed of the secrets, openers and depths drawn"}
+    )
+    wordle_split: str = field(
+        default="train",
+        metadata={
+            "help": "--problems wordle: the secrets to draw from: train (90%), eval (the 10% held out for "
+            "`openr1-data wordle-play`) or all"
+        },
+    )
     problem_layout: str = field(
         default="auto",
         metadata={
@@ -89,7 +103,9 @@ class ProblemSourceConfig:
 
     def __post_init__(self) -> None:
         check_fields(
-            self, at_least={"limit": 1, "bundled_size": 1}, choices={"problem_layout": PROBLEM_LAYOUTS}
+            self,
+            at_least={"limit": 1, "bundled_size": 1, "wordle_size": 1},
+            choices={"problem_layout": PROBLEM_LAYOUTS, "wordle_split": WORDLE_SPLITS},
         )
 
 
@@ -101,11 +117,17 @@ def read_source(
     bundled_size: int = 64,
     arithmetic_range: tuple[int, int] = (1, 14),
     gym: tuple[int, int, str | None] = (200, 0, None),
+    wordle: tuple[int, int, str] = (200, 0, "train"),
 ) -> Dataset:
     """Read raw problems from a generated set (`bundled`, `arithmetic`, `reasoning_gym:TASK` with `gym` = size,
-    seed, task settings), a local file or folder, or a Hub id."""
+    seed, task settings, `wordle` with `wordle` = size, seed, split of the secrets), a local file or folder, or a
+    Hub id."""
     if is_gym_source(source):
         return gym_problems(source, *gym)
+    if source == WORDLE:
+        from openr1_data.sources.wordle import wordle_problems
+
+        return wordle_problems(*wordle)
     if source == "bundled":
         from openr1_data.sources.bundled import bundled_problems
 
@@ -198,7 +220,8 @@ def load_problems(cfg: ProblemSourceConfig) -> StageResult:
     """Read and normalize the problems a config points at (the first stage of every pipeline)."""
     raw = read_source(cfg.problems, config=cfg.problems_config, split=cfg.problems_split,
                       bundled_size=cfg.bundled_size, arithmetic_range=(cfg.arithmetic_low, cfg.arithmetic_high),
-                      gym=(cfg.gym_size, cfg.gym_seed, cfg.gym_config))  # fmt: skip
+                      gym=(cfg.gym_size, cfg.gym_seed, cfg.gym_config),
+                      wordle=(cfg.wordle_size, cfg.wordle_seed, cfg.wordle_split))  # fmt: skip
     if cfg.problem_layout != "math" and cfg.limit is not None:
         raw = raw.select(range(min(cfg.limit, len(raw))))  # before a code/MCQ layout reads every row
     # Code and multiple-choice layouts map their columns first (their rows come out with `problem`, `solution`,

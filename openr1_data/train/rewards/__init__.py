@@ -10,7 +10,7 @@ wrote, as TRL's `trl grpo` does.
 
 The modules: `base` (the `Reward` base class and TRL's call), `rule` (format, tags, steps, repetition, length,
 language), `verified` (accuracy, cosine, length, code, multiple-choice, step correctness), `model_based` (LLM judge,
-process reward model, RLT) and `registry` (the one registry literal and the builders).
+process reward model, RLT), `wordle` (the Wordle game's format, feedback and information-gain rewards) and `registry` (the one registry literal and the builders).
 """
 
 from openr1_data.train.rewards.base import Reward, RewardFn
@@ -50,6 +50,12 @@ from openr1_data.train.rewards.verified import (
     ReasoningGymReward,
     StepCorrectnessReward,
 )
+from openr1_data.train.rewards.wordle import (
+    WordleFeedbackReward,
+    WordleFormatReward,
+    WordleInfoGainReward,
+    WordleReward,
+)
 
 __all__ = [
     "ANSWER_MATCH",
@@ -74,6 +80,10 @@ __all__ = [
     "ReasoningGymReward",
     "StepCorrectnessReward",
     "TagCountReward",
+    "WordleFeedbackReward",
+    "WordleFormatReward",
+    "WordleInfoGainReward",
+    "WordleReward",
     "build_reward_funcs",
     "check_reward_names",
     "get_reward_funcs",

@@ -36,6 +36,7 @@ from openr1_data.train.rewards.verified import (
     ReasoningGymReward,
     StepCorrectnessReward,
 )
+from openr1_data.train.rewards.wordle import WordleFeedbackReward, WordleFormatReward, WordleInfoGainReward
 
 # name -> factory. Factories take keyword parameters only; `get_reward_funcs` routes each parameter to the
 # factories that accept it.
@@ -56,6 +57,9 @@ REWARD_FUNCS: dict[str, Callable[..., RewardFn]] = {
     "step_correctness": StepCorrectnessReward,
     "reasoning_gym": ReasoningGymReward,
     "prm": PRMReward,
+    "wordle_format": WordleFormatReward,
+    "wordle_feedback": WordleFeedbackReward,
+    "wordle_info_gain": WordleInfoGainReward,
 }
 
 # open-r1's registry names (and the names its functions log under) -> ours, so an open-r1 recipe runs unchanged.
