@@ -230,6 +230,7 @@ def _generate_cmd(out: Path, model: str, problems_file: Path) -> list[str]:
         "--max_new_tokens", "48",
         "--temperature", "1.0",
         "--shard_traces", "2",
+        "--shard_seconds", "3600",  # shards by count only: a slow machine's 30 s flush would add an odd shard
     ]  # fmt: skip
 
 
