@@ -85,7 +85,12 @@ def write_input(
     writer = None
     for start in range(0, rows, 10_000):  # in slices: the input itself is never held whole
         table = synthetic_table(
-            min(10_000, rows - start), chars, seed, start=start, problem_of=problem_of, thinking_of=thinking_of
+            min(10_000, rows - start),
+            chars,
+            seed,
+            start=start,
+            problem_of=problem_of,
+            thinking_of=thinking_of,
         )
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)

@@ -61,7 +61,9 @@ _NOUNS = (
     "parabola vertex matrix vector probability expectation permutation subset graph edge residue modulus base "
     "exponent logarithm derivative interval median average ratio hexagon cube sphere cylinder tangent slope"
 ).split()
-_VERBS = "compute find check consider note assume suppose substitute factor expand simplify bound count".split()
+_VERBS = (
+    "compute find check consider note assume suppose substitute factor expand simplify bound count".split()
+)
 _OPENERS = ("Let me", "Now I", "So we", "Next, I", "Hmm, let me", "Wait, I should", "Alternatively, we can")
 
 
@@ -473,7 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--traces", type=int, default=100_000, help="generations (input rows x 2)")
     parser.add_argument("--chars", type=int, default=6000, help="characters of each think block")
     parser.add_argument("--num-proc", type=int, default=os.cpu_count() or 1, help="workers of each stage")
-    parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temp folder, removed)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="working folder (default: a temp folder, removed)"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the datasets.map baselines")
     parser.add_argument("--limit-sample", type=int, default=300, help="rows timed for the single-core rate")
     parser.add_argument("--baseline-child", nargs="+", help=argparse.SUPPRESS)
