@@ -12,8 +12,9 @@ contamination).
 Each stage runs as a user runs it: `openr1-data import | verify | filter | dedup | decontaminate | publish`, each
 a fresh process reading the previous stage's folder. Measured per stage: rows in and out, wall seconds, CPU seconds
 (user + system of the process and the workers it waited for, from wait4; they do not depend on how loaded the
-machine is), peak RSS of the process tree (sampled every 0.25 s from /proc; `anon` is the anonymous part,
-without the pages of memory-mapped Arrow files the kernel can drop) and disk written (the stage folder plus its
+machine is), peak memory of the process tree (PSS, sampled every 0.25 s from /proc/PID/smaps_rollup: forked
+workers' copy-on-write pages counted once; `anon` is the anonymous part, without the pages of memory-mapped
+Arrow files the kernel can drop) and disk written (the stage folder plus its
 `datasets` cache).
 
 Baseline (what a user writes today): `load_dataset("parquet")` of the stage's input, then `Dataset.map` (or
@@ -289,29 +290,31 @@ class Run:
 
     wall: float
     cpu: float
-    peak_rss: float  # GiB, the process tree, sampled
-    peak_anon: float  # GiB, its anonymous part
+    peak_rss: float  # GiB: the process tree's PSS (proportional set size), sampled
+    peak_anon: float  # GiB: its anonymous part
     stdout: str
 
 
 def _tree_memory(pid: int) -> tuple[int, int]:
+    """PSS and its anonymous part (KiB) of a process and its descendants: proportional set sizes add up across
+    forked workers (their copy-on-write pages shared with the parent counted once), unlike RSS."""
     import psutil
 
     try:
         procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     except psutil.Error:
         return 0, 0
-    rss = anon = 0
+    pss = anon = 0
     for p in procs:
         try:
-            for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("RssAnon:"):
+            for line in Path(f"/proc/{p.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+                elif line.startswith("Pss_Anon:"):
                     anon += int(line.split()[1])
         except OSError:
             continue
-    return rss, anon
+    return pss, anon
 
 
 def run_child(argv: list[str], env: dict, log: Path) -> Run:
@@ -386,8 +389,8 @@ def _rate(rows: int, seconds: float) -> str:
 def format_table(rows: Sequence[StageRow]) -> str:
     """The per-stage table (Markdown)."""
     head = (
-        "| stage | rows in | rows out | wall s | CPU s | rows/s | rows/CPU-s | peak RSS GiB (anon) | disk MiB "
-        "| baseline rows/s | baseline rows/CPU-s | baseline peak GiB (anon) | limit rows/s |"
+        "| stage | rows in | rows out | wall s | CPU s | rows/s | rows/CPU-s | peak PSS GiB (anon) | disk MiB "
+        "| baseline rows/s | baseline rows/CPU-s | baseline peak PSS GiB (anon) | limit rows/s |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
