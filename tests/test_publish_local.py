@@ -164,7 +164,10 @@ def test_all_traces_in_chunks_equal_all_at_once_in_memory_and_on_disk(run, tmp_p
     # a dataset backed by a cache file (as a stage folder reads): the result is memory-mapped, written beside it
     traces.to_parquet(str(tmp_path / "traces.parquet"))
     on_disk = load_dataset(
-        "parquet", data_files=str(tmp_path / "traces.parquet"), split="train", cache_dir=str(tmp_path / "cache")
+        "parquet",
+        data_files=str(tmp_path / "traces.parquet"),
+        split="train",
+        cache_dir=str(tmp_path / "cache"),
     )
     mapped = to_all_traces(on_disk, kept, chunk_problems=2)
     assert mapped.cache_files and mapped.cache_files[0]["filename"].startswith(str(tmp_path / "cache"))
