@@ -189,7 +189,7 @@ def _arrow_columns(ds: Dataset, columns: Sequence[str]) -> pa.Table:
     return table
 
 
-ALL_TRACES_CHUNK = 10_000  # problems grouped at a time: only their traces' texts are ever in memory together
+ALL_TRACES_CHUNK = 5_000  # problems grouped at a time: only their traces' texts are ever in memory together
 
 
 def to_all_traces(
@@ -219,7 +219,6 @@ def to_all_traces(
     if kept is not None and len(kept) > 0:
         for i, tid in enumerate(arrow_column(kept, "trace_id").to_pylist()):
             kept_rows.setdefault(tid, i)
-    kept_ids = pa.array(list(kept_rows), pa.string())
     keys = keys.append_column("_problem", pa.array(order, pa.int64()))
     keys = keys.append_column("_row", pa.array(range(len(keys)), pa.int64()))
     # A stable sort of the keys alone gives the row order the whole table would be sorted into.
@@ -240,7 +239,8 @@ def to_all_traces(
             a, b = np.searchsorted(sorted_problems, [lo, lo + step])
             part = _arrow_columns(traces.select(rows[a:b]), columns)
             part = part.append_column("_problem", pa.array(sorted_problems[a:b], pa.int64()))
-            part = part.append_column("_kept", pc.is_in(part["trace_id"], value_set=kept_ids))  # pyright: ignore[reportAttributeAccessIssue]
+            in_kept = [tid in kept_rows for tid in part["trace_id"].to_pylist()]
+            part = part.append_column("_kept", pa.array(in_kept, pa.bool_()))
             yield _group_traces(part, kept, kept_rows)
 
     return _chunks_dataset(chunks(), traces, _fingerprint("all_traces", traces, kept))
@@ -267,7 +267,8 @@ def _group_traces(table: pa.Table, kept: Dataset | None, kept_rows: dict[str, in
     )
     # The selected trace of a problem: its first kept trace; only those rows' text comes into Python.
     chosen = (
-        table.filter(table["_kept"])
+        table.select(["_problem", "trace_id"])
+        .filter(table["_kept"])  # the key columns only: no copy of the completions
         .group_by("_problem", use_threads=False)
         .aggregate([("trace_id", "first")])
     )
@@ -335,7 +336,9 @@ def to_rejected(rejected: Dataset | Sequence[Dataset]) -> Dataset:
             f"publish: the rejected side outputs have conflicting column types ({err}). Cast the column to one "
             "type in every stage's side output."
         ) from err
-    return Dataset(InMemoryTable(table.combine_chunks()), fingerprint=_fingerprint("rejected", *parts))
+    # Not combined into one chunk: the parts read from stage folders stay memory-mapped (no copy of every
+    # rejected trace's text in memory); the writer streams them out in batches.
+    return Dataset(InMemoryTable(table), fingerprint=_fingerprint("rejected", *parts))
 
 
 def problem_ids(datasets: Iterable[Dataset | None]) -> list[str]:
