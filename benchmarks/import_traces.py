@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,22 +31,34 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 
 
-def synthetic_table(rows: int, chars: int, seed_text: str) -> pa.Table:
-    """OpenR1-Math-like rows with two generations of about `chars` characters each."""
+def synthetic_table(
+    rows: int,
+    chars: int,
+    seed_text: str,
+    *,
+    start: int = 0,
+    problem_of: Callable[[int], tuple[str, int]] | None = None,
+    thinking_of: Callable[[int, int], str] | None = None,
+) -> pa.Table:
+    """OpenR1-Math-like rows (numbered from `start`) with two generations of about `chars` characters each, the
+    first right and the second wrong. By default problem i asks for a product and every think block repeats
+    `seed_text`; `problem_of(i)` gives (problem, integer answer) and `thinking_of(i, chars)` a think block instead
+    (benchmarks/scale.py: varied text, duplicates and planted benchmark items)."""
     filler = (seed_text * (chars // len(seed_text) + 1))[:chars]
     columns: dict[str, list] = {k: [] for k in (
         "problem", "solution", "answer", "problem_type", "question_type", "source", "uuid", "is_reasoning_complete",
         "generations", "correctness_math_verify", "correctness_llama", "finish_reasons", "correctness_count",
         "messages")}  # fmt: skip
-    for i in range(rows):
+    for i in range(start, start + rows):
         a, b = i % 997 + 2, i % 991 + 3
-        problem = f"Problem {i}: what is ${a} \\cdot {b}$?"
+        problem, answer = problem_of(i) if problem_of else (f"Problem {i}: what is ${a} \\cdot {b}$?", a * b)
+        think = thinking_of(i, chars) if thinking_of else filler
         gens = [
-            f"<think>\n{filler}\nSo {a} * {b} = {a * b}.\n</think>\n\nThe product is $\\boxed{{{a * b}}}$.",
-            f"<think>\n{filler}\nSo {a} * {b} = {a * b + 1}.\n</think>\n\nThe product is $\\boxed{{{a * b + 1}}}$.",
+            f"<think>\n{think}\nSo the answer is {value}.\n</think>\n\nThe answer is $\\boxed{{{value}}}$."
+            for value in (answer, answer + 1)
         ]
         for key, value in (
-            ("problem", problem), ("solution", f"${a} \\cdot {b} = \\boxed{{{a * b}}}$"), ("answer", str(a * b)),
+            ("problem", problem), ("solution", f"The answer is $\\boxed{{{answer}}}$"), ("answer", str(answer)),
             ("problem_type", "Algebra"), ("question_type", "math-word-problem"), ("source", "synthetic"),
             ("uuid", f"{i:08d}-0000-0000-0000-000000000000"), ("is_reasoning_complete", [True, True]),
             ("generations", gens), ("correctness_math_verify", [True, False]), ("correctness_llama", [True, False]),
@@ -56,14 +69,29 @@ def synthetic_table(rows: int, chars: int, seed_text: str) -> pa.Table:
     return pa.table(columns)
 
 
-def write_input(path: Path, rows: int, chars: int) -> None:
+def write_input(
+    path: Path,
+    rows: int,
+    chars: int,
+    *,
+    problem_of: Callable[[int], tuple[str, int]] | None = None,
+    thinking_of: Callable[[int, int], str] | None = None,
+) -> None:
+    """`rows` rows of `synthetic_table` as one Parquet file, written 10,000 rows at a time."""
     seed = (
         "Let me think about this step by step. First, I multiply the tens and then the units; "
         "carrying gives the partial sums, which I add up carefully. Wait, let me double-check that. "
     )
     writer = None
     for start in range(0, rows, 10_000):  # in slices: the input itself is never held whole
-        table = synthetic_table(min(10_000, rows - start), chars, seed)
+        table = synthetic_table(
+            min(10_000, rows - start),
+            chars,
+            seed,
+            start=start,
+            problem_of=problem_of,
+            thinking_of=thinking_of,
+        )
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
     if writer is not None:

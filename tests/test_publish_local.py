@@ -154,6 +154,26 @@ def test_all_traces_has_one_row_per_problem_with_aligned_lists(run):
     assert any(None in row["correctness"] for row in table)
 
 
+def test_all_traces_in_chunks_equal_all_at_once_in_memory_and_on_disk(run, tmp_path):
+    # shuffled: a problem's traces interleave with others', so chunks must follow first appearance, not file order
+    traces, kept = run["all_traces"].shuffle(seed=3), run["kept"]
+    whole = to_all_traces(traces, kept, chunk_problems=10_000).to_list()
+    assert [r["problem_id"] for r in whole] == list(dict.fromkeys(traces["problem_id"]))
+    for size in (1, 4):
+        assert to_all_traces(traces, kept, chunk_problems=size).to_list() == whole
+    # a dataset backed by a cache file (as a stage folder reads): the result is memory-mapped, written beside it
+    traces.to_parquet(str(tmp_path / "traces.parquet"))
+    on_disk = load_dataset(
+        "parquet",
+        data_files=str(tmp_path / "traces.parquet"),
+        split="train",
+        cache_dir=str(tmp_path / "cache"),
+    )
+    mapped = to_all_traces(on_disk, kept, chunk_problems=2)
+    assert mapped.cache_files and mapped.cache_files[0]["filename"].startswith(str(tmp_path / "cache"))
+    assert mapped.to_list() == whole
+
+
 def test_rejected_rows_from_different_stages_stack_up(run):
     fmt_rejected, ver_rejected = run["rejected"]
     table = to_rejected(run["rejected"])

@@ -14,13 +14,16 @@ land on both sides, and the configs share one partition.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc  # kernels are made at import time: pyright sees none of them
 from datasets import Dataset, Features, List, Value
-from datasets.table import InMemoryTable
+from datasets.table import InMemoryTable, MemoryMappedTable
 
 from openr1_data.schema import (
     ANSWER,
@@ -187,14 +190,21 @@ def _arrow_columns(ds: Dataset, columns: Sequence[str]) -> pa.Table:
     return table
 
 
-def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
+ALL_TRACES_CHUNK = 5_000  # problems grouped at a time: only their traces' texts are ever in memory together
+
+
+def to_all_traces(
+    traces: Dataset, kept: Dataset | None = None, *, chunk_problems: int = ALL_TRACES_CHUNK
+) -> Dataset:
     """One row per problem over every generated trace, OpenR1-Math-220k style.
 
     Lists are aligned: `generations[i]`, `correctness[i]` (None when unknown or not verified),
     `finish_reasons[i]`, `completion_tokens[i]`, `predicted_answers[i]`, `prompt_styles[i]`, `trace_ids[i]`,
     `kept[i]` (the trace is in the SFT config). `messages` is the first kept trace of the problem (empty when none).
     Problems keep their order of first appearance; a problem's traces are ordered by (style, teacher, sample).
-    The grouping runs in Arrow (sort + ordered `group_by`), so completions never become Python objects.
+    The grouping runs in Arrow (sort + ordered `group_by`), so completions never become Python objects; it sorts
+    only the small key columns, then groups `chunk_problems` problems at a time, so memory does not grow with the
+    number of traces: a `traces` dataset backed by a cache file gives a memory-mapped result written next to it.
     """
     require_columns(
         traces.column_names,
@@ -202,15 +212,18 @@ def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
         what="publish: all traces",
         fix="Pass every generated trace (before filtering), as generation wrote them.",
     )
-    table = _arrow_columns(traces, [*ALL_NEEDS, *ALL_OPTIONAL])
+    columns = [*ALL_NEEDS, *ALL_OPTIONAL]
+    keys = _arrow_columns(traces, [PROBLEM_ID, "trace_id", "prompt_style", "teacher", "sample_index"])
     first_seen: dict[str, int] = {}
-    order = [first_seen.setdefault(pid, len(first_seen)) for pid in table[PROBLEM_ID].to_pylist()]
-    kept_ids = pa.array([], pa.string())
+    order = [first_seen.setdefault(pid, len(first_seen)) for pid in keys[PROBLEM_ID].to_pylist()]
+    kept_rows: dict[str, int] = {}
     if kept is not None and len(kept) > 0:
-        kept_ids = arrow_column(kept, "trace_id").unique()
-    table = table.append_column("_problem", pa.array(order, pa.int64()))
-    table = table.append_column("_kept", pc.is_in(table["trace_id"], value_set=kept_ids))  # pyright: ignore[reportAttributeAccessIssue]
-    table = table.sort_by(
+        for i, tid in enumerate(arrow_column(kept, "trace_id").to_pylist()):
+            kept_rows.setdefault(tid, i)
+    keys = keys.append_column("_problem", pa.array(order, pa.int64()))
+    keys = keys.append_column("_row", pa.array(range(len(keys)), pa.int64()))
+    # A stable sort of the keys alone gives the row order the whole table would be sorted into.
+    keys = keys.sort_by(
         [
             ("_problem", "ascending"),
             ("prompt_style", "ascending"),
@@ -218,6 +231,24 @@ def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
             ("sample_index", "ascending"),
         ]
     )
+    sorted_problems = keys["_problem"].to_numpy()
+    rows = keys["_row"].to_numpy()
+    step = max(1, chunk_problems)
+
+    def chunks() -> Iterator[pa.Table]:
+        for lo in range(0, len(first_seen), step):
+            a, b = np.searchsorted(sorted_problems, [lo, lo + step])
+            part = _arrow_columns(traces.select(rows[a:b]), columns)
+            part = part.append_column("_problem", pa.array(sorted_problems[a:b], pa.int64()))
+            in_kept = [tid in kept_rows for tid in part["trace_id"].to_pylist()]
+            part = part.append_column("_kept", pa.array(in_kept, pa.bool_()))
+            yield _group_traces(part, kept, kept_rows)
+
+    return _chunks_dataset(chunks(), traces, _fingerprint("all_traces", traces, kept))
+
+
+def _group_traces(table: pa.Table, kept: Dataset | None, kept_rows: dict[str, int]) -> pa.Table:
+    """The `all_traces` rows of the problems in `table` (their traces, already in order)."""
     firsts = (PROBLEM, SOLUTION, ANSWER, SOURCE, PROBLEM_ID)
     lists = {
         "generations": "completion",
@@ -237,17 +268,16 @@ def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
     )
     # The selected trace of a problem: its first kept trace; only those rows' text comes into Python.
     chosen = (
-        table.filter(table["_kept"])
+        table.select(["_problem", "trace_id"])
+        .filter(table["_kept"])  # the key columns only: no copy of the completions
         .group_by("_problem", use_threads=False)
         .aggregate([("trace_id", "first")])
     )
     selected = dict(zip(chosen["_problem"].to_pylist(), chosen["trace_id_first"].to_pylist(), strict=True))
     texts: dict[str, tuple[str, str]] = {}
     if selected and kept is not None:  # a selected trace implies kept rows
-        kept_table = _arrow_columns(kept, ["trace_id", "reasoning", "final"])
-        kept_table = kept_table.filter(
-            pc.is_in(kept_table["trace_id"], value_set=pa.array(list(selected.values())))  # pyright: ignore[reportAttributeAccessIssue]
-        )
+        positions = sorted(kept_rows[tid] for tid in selected.values())
+        kept_table = _arrow_columns(kept.select(positions), ["trace_id", "reasoning", "final"])
         for tid, reasoning, final in zip(
             *(kept_table[c].to_pylist() for c in ("trace_id", "reasoning", "final")), strict=True
         ):
@@ -262,8 +292,23 @@ def to_all_traces(traces: Dataset, kept: Dataset | None = None) -> Dataset:
     columns = {c: grouped[f"{c}_first"] for c in firsts}
     columns.update({name: grouped[f"{source}_list"] for name, source in lists.items()})
     columns["messages"] = pa.array(messages, type=ALL_TRACES_FEATURES.arrow_schema.field("messages").type)
-    out = pa.table(columns).cast(ALL_TRACES_FEATURES.arrow_schema)
-    return Dataset(InMemoryTable(out), fingerprint=_fingerprint("all_traces", traces, kept))
+    return pa.table(columns).cast(ALL_TRACES_FEATURES.arrow_schema)
+
+
+def _chunks_dataset(chunks: Iterator[pa.Table], traces: Dataset, fingerprint: str) -> Dataset:
+    """The grouped chunks as one Dataset: in memory when `traces` is, else written one chunk at a time to an Arrow
+    file in its cache folder and memory-mapped."""
+    schema = ALL_TRACES_FEATURES.arrow_schema
+    if not traces.cache_files:
+        table = pa.concat_tables([schema.empty_table(), *chunks])
+        return Dataset(InMemoryTable(table), fingerprint=fingerprint)
+    path = Path(traces.cache_files[0]["filename"]).parent / f"all_traces-{fingerprint}.arrow"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for chunk in chunks:
+            writer.write_table(chunk)
+    os.replace(tmp, path)
+    return Dataset(MemoryMappedTable.from_file(str(path)), fingerprint=fingerprint)
 
 
 def to_rejected(rejected: Dataset | Sequence[Dataset]) -> Dataset:
@@ -292,7 +337,9 @@ def to_rejected(rejected: Dataset | Sequence[Dataset]) -> Dataset:
             f"publish: the rejected side outputs have conflicting column types ({err}). Cast the column to one "
             "type in every stage's side output."
         ) from err
-    return Dataset(InMemoryTable(table.combine_chunks()), fingerprint=_fingerprint("rejected", *parts))
+    # Not combined into one chunk: the parts read from stage folders stay memory-mapped (no copy of every
+    # rejected trace's text in memory); the writer streams them out in batches.
+    return Dataset(InMemoryTable(table), fingerprint=_fingerprint("rejected", *parts))
 
 
 def problem_ids(datasets: Iterable[Dataset | None]) -> list[str]:
