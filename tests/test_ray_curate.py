@@ -164,11 +164,11 @@ def test_a_worker_node_killed_mid_verify_changes_nothing(cluster, tmp_path):
     killed = threading.Event()
 
     def kill_a_node_running_a_sandbox() -> None:
-        # A sandbox under a worker node's raylet: a shard of code rows is in flight there.
+        # A sandbox (python -I -B -S -c BOOT) under a worker node's raylet: a shard of code rows is in flight there.
         deadline = time.time() + 300
         while time.time() < deadline:
             for node in workers:
-                if any("sandbox_boot" in line for line in _command_lines(_raylet_children(node))):
+                if any(" -I -B -S -c " in line for line in _command_lines(_raylet_children(node))):
                     head.remove_node(node)  # its raylet, its Ray workers and their sandboxes die
                     killed.set()
                     return
