@@ -19,7 +19,7 @@ import dataclasses
 from openr1_data.cli.common import parse_stage, print_counts, write_results
 from openr1_data.curate.filters import FilterConfig, filter_traces
 from openr1_data.curate.gold_audit import audit_golds, gold_audit_line
-from openr1_data.curate.ray_shards import RayShardsConfig
+from openr1_data.curate.ray_shards import RayShardsConfig, cluster_for
 from openr1_data.curate.ray_stages import filter_on_ray, verify_on_ray
 from openr1_data.curate.selection import SelectionConfig, select_traces
 from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_traces
@@ -31,10 +31,11 @@ def verify_main(argv: list[str]) -> int:
     """`openr1-data verify`: add `correct` / `verify_error` to every trace and write them all."""
     io, config, ray_config = parse_stage("verify", [VerifyConfig, RayShardsConfig], argv)
     dataset = io.read()
-    if ray_config.ray_address:
-        result = verify_on_ray(dataset, config, ray_config)
-    else:
-        result = verify_traces(dataset, config)
+    with cluster_for(ray_config):
+        if ray_config.ray_address:
+            result = verify_on_ray(dataset, config, ray_config)
+        else:
+            result = verify_traces(dataset, config)
     verified, audit = audit_golds(result.kept, config)  # on every sample of a problem: after the shards
     counts = verify_summary(verified)  # after the audit: majority answers may have given new verdicts
     result = dataclasses.replace(result, kept=verified, report=counts)
@@ -52,17 +53,20 @@ def filter_main(argv: list[str]) -> int:
     dataset = io.read()
     results: list[StageResult] = []
     on_ray = bool(ray_config.ray_address)
-    if selection_config.needs_verdicts and CORRECT not in dataset.column_names:
-        print("traces have no 'correct' column: verifying them first (run `openr1-data verify` to tune it)")
+    with cluster_for(ray_config):
+        if selection_config.needs_verdicts and CORRECT not in dataset.column_names:
+            print(
+                "traces have no 'correct' column: verifying them first (run `openr1-data verify` to tune it)"
+            )
+            if on_ray:
+                results.append(verify_on_ray(dataset, VerifyConfig(), ray_config))
+            else:
+                results.append(verify_traces(dataset, VerifyConfig()))
+            dataset = results[-1].kept
         if on_ray:
-            results.append(verify_on_ray(dataset, VerifyConfig(), ray_config))
+            results.append(filter_on_ray(dataset, filter_config, ray_config))
         else:
-            results.append(verify_traces(dataset, VerifyConfig()))
-        dataset = results[-1].kept
-    if on_ray:
-        results.append(filter_on_ray(dataset, filter_config, ray_config))
-    else:
-        results.append(filter_traces(dataset, filter_config))
+            results.append(filter_traces(dataset, filter_config))
     # selection needs every sample of a problem: on the driver, after the shards
     results.append(select_traces(results[-1].kept, selection_config))
     steps = selection_config.steps()

@@ -5,7 +5,9 @@
 
 Each command writes a stage folder (`cli/common.py`): kept rows in `data/`, `rejected/<stage>/` (rows with their
 reason and what they match), a JSON report and `funnel.json`, and prints the funnel table. `dedup` adds the
-contract's `problem_id` when the dataset has none, so `duplicate_of_id` identifies the kept row.
+contract's `problem_id` when the dataset has none, so `duplicate_of_id` identifies the kept row. With
+`--ray_address` the near-dedup signatures and the decontamination matches are computed as Ray tasks over shards
+(the exact-dedup hashes, the banding and the reports on this process); the result is the same.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from dataclasses import dataclass, field
 from datasets import Value
 
 from openr1_data.cli.common import parse_stage, write_results
+from openr1_data.curate.ray_shards import RayShardsConfig, cluster_for, ray_shard_map
 from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate, format_report
-from openr1_data.dedup.duplicates import DedupConfig, DedupResult, dedup_exact, dedup_near
+from openr1_data.dedup.duplicates import (
+    DedupConfig,
+    DedupResult,
+    ShardMap,
+    dedup_exact,
+    dedup_near,
+    in_one_shard,
+)
 from openr1_data.schema import PROBLEM, PROBLEM_ID, make_problem_id
 
 
@@ -35,7 +45,7 @@ class DedupModeArgs:
 
 def dedup_main(argv: list[str]) -> int:
     """Entry point of `openr1-data dedup`."""
-    io, mode, config = parse_stage("dedup", [DedupModeArgs, DedupConfig], argv)
+    io, mode, config, ray_config = parse_stage("dedup", [DedupModeArgs, DedupConfig, RayShardsConfig], argv)
     data = io.read()
     if PROBLEM in data.column_names and PROBLEM_ID not in data.column_names:
         # The contract's stable id, so `duplicate_of_id` names the kept row in every stage's side output.
@@ -46,7 +56,9 @@ def dedup_main(argv: list[str]) -> int:
         results.append(dedup_exact(data, config))
         data = results[-1].kept
     if mode.dedup_mode in ("near", "both"):
-        results.append(dedup_near(data, config))
+        # signatures per shard (Ray tasks with --ray_address), the banding over every row on this process
+        with cluster_for(ray_config):
+            results.append(dedup_near(data, config, map_shards=_shard_map(ray_config, "dedup_near")))
         data = results[-1].kept
     reports = [result.report.to_dict() for result in results]
     funnel = write_results(io, data, list(results), {"dedup_report": {"stages": reports}})
@@ -65,10 +77,17 @@ def dedup_main(argv: list[str]) -> int:
 
 def decontaminate_main(argv: list[str]) -> int:
     """Entry point of `openr1-data decontaminate`."""
-    io, config = parse_stage("decontaminate", [DecontaminationConfig], argv)
-    result = decontaminate(io.read(), config)
+    io, config, ray_config = parse_stage("decontaminate", [DecontaminationConfig, RayShardsConfig], argv)
+    data = io.read()
+    with cluster_for(ray_config):  # the index is built here once and shared with every shard's task
+        result = decontaminate(data, config, map_shards=_shard_map(ray_config, "decontaminate"))
     funnel = write_results(io, result.kept, [result], {"decontamination_report": result.report.to_dict()})
     print(funnel.table())
     print(format_report(result.report))
     print(f"wrote {io.output_dir}: data/, rejected/, decontamination_report.json, funnel.json")
     return 0
+
+
+def _shard_map(ray_config: RayShardsConfig, desc: str) -> ShardMap:
+    """Ray tasks over shards with `--ray_address`, else this process."""
+    return ray_shard_map(ray_config, desc=desc) if ray_config.ray_address else in_one_shard

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ import pyarrow as pa
 from datasets import Dataset
 from datasets.table import InMemoryTable
 
+from openr1_data.dedup.duplicates import ShardMap
 from openr1_data.generate.ray_runner import import_ray
 from openr1_data.schema import arrow_table
 
@@ -52,11 +53,14 @@ class RayShardsConfig:
         },
     )
     ray_shard_rows: int = field(
-        default=2000, metadata={"help": "Ray: rows per shard (one Ray task each; a lost task re-runs its shard)"}
+        default=2000,
+        metadata={"help": "Ray: rows per shard (one Ray task each; a lost task re-runs its shard)"},
     )
     ray_cpus_per_task: int = field(
         default=1,
-        metadata={"help": "Ray: CPUs each shard's task reserves (its math-verify workers and code sandboxes)"},
+        metadata={
+            "help": "Ray: CPUs each shard's task reserves (its math-verify workers and code sandboxes)"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -82,6 +86,12 @@ def ray_session(address: str) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def cluster_for(config: RayShardsConfig) -> AbstractContextManager[Any]:
+    """A `ray_session` for the whole command when `--ray_address` is given (one local cluster, not one per
+    stage), else nothing."""
+    return ray_session(config.ray_address) if config.ray_address else nullcontext()
 
 
 def shard_tables(dataset: Dataset, shard_rows: int) -> list[pa.Table]:
@@ -133,3 +143,26 @@ def map_on_ray(
         return ray.get(refs)
     finally:
         bar.close()
+
+
+def _on_dataset(table: pa.Table, job: tuple[Callable[[Dataset, Any], Any], Any]) -> Any:
+    fn, shared = job
+    return fn(as_dataset(table), shared)
+
+
+def ray_shard_map(config: RayShardsConfig, *, desc: str = "shards", progress: bool = True) -> ShardMap:
+    """The `ShardMap` of a Ray cluster: `fn(shard, shared)` as one Ray task per `ray_shard_rows` rows (joining the
+    cluster at `ray_address` for the call unless a `ray_session` is open), the results in shard order."""
+
+    def map_shards(fn: Callable[[Dataset, Any], Any], dataset: Dataset, shared: Any) -> list[Any]:
+        with ray_session(config.ray_address or "local"):
+            return map_on_ray(
+                _on_dataset,
+                shard_tables(dataset, config.ray_shard_rows),
+                (fn, shared),
+                cpus=config.ray_cpus_per_task,
+                desc=desc,
+                progress=progress,
+            )
+
+    return map_shards
