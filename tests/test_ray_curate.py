@@ -146,6 +146,98 @@ def test_verify_and_filter_on_ray_equal_one_process(cluster, tmp_path):
     assert funnels[0]["stages"] == funnels[1]["stages"]
 
 
+DISTINCT = [
+    "A bakery sells muffins in boxes of 6 and cookies in boxes of 15. Maya wants to buy the same number of "
+    "muffins and cookies. What is the smallest number of each she can buy?",
+    "Let $g(x) = 3x^2 - 5x + 7$. For how many integers $k$ with $1 \\le k \\le 50$ is $g(k)$ divisible by 11?",
+    "A train leaves a station at 9:15 travelling at 72 km per hour. A second train leaves the same station at "
+    "10:00 on a parallel track at 90 km per hour. At what time does the second train catch up with the first?",
+    "The vertices of a triangle are at $(0, 0)$, $(12, 0)$ and $(4, 9)$. Find the radius of the circle that "
+    "passes through all three vertices.",
+    "In a bag there are 5 red, 7 blue and 8 green marbles. Three marbles are drawn without replacement. "
+    "What is the probability that all three have different colours?",
+    "How many ways can the letters of the word BANANA be arranged so that no two A's are adjacent?",
+    "Find the sum of all positive divisors of 360 that are perfect squares.",
+    "A rectangle has perimeter 50 and its diagonal has length 19. What is the area of the rectangle?",
+    "Solve for real $x$: $\\sqrt{x + 7} + \\sqrt{x - 1} = 8$.",
+    "Two dice are rolled. What is the probability that the product of the numbers shown is a multiple of 6?",
+]
+# A near-duplicate of DISTINCT[1] (one word changed), planted last: with 4-row shards it is in another shard.
+PLANTED = DISTINCT[1].replace("integers", "whole numbers")
+
+
+def test_near_dedup_on_ray_finds_a_pair_straddling_shards(cluster, tmp_path):
+    head, _ = cluster
+    rows = [{"problem": p} for p in [*DISTINCT, PLANTED]]
+    data = write_traces(tmp_path / "problems.jsonl", rows)
+    flags = ["--dedup_mode", "near", "--minhash_threshold", "0.6"]
+    run("dedup", "--input", data, "--output_dir", tmp_path / "d1", *flags)
+    run("dedup", "--input", data, "--output_dir", tmp_path / "dr", *flags,
+        "--ray_address", head.address, "--ray_shard_rows", "4")  # fmt: skip
+    rejected = read_dataset(tmp_path / "dr" / "rejected" / "dedup_near").to_list()
+    assert [(r["problem"], r["duplicate_of_index"]) for r in rejected] == [(PLANTED, 1)]
+    assert 1 // 4 != len(DISTINCT) // 4  # the pair straddles two shards
+    assert rows_of(tmp_path / "dr") == rows_of(tmp_path / "d1")
+    assert rejected == read_dataset(tmp_path / "d1" / "rejected" / "dedup_near").to_list()
+    reports = [json.loads((tmp_path / f / "dedup_report.json").read_text()) for f in ("d1", "dr")]
+    for report in reports:
+        for stage in report["stages"]:
+            stage.pop("seconds")
+    assert reports[0] == reports[1]
+
+
+def test_decontaminate_on_ray_flags_the_same_rows_as_one_process(cluster, tmp_path):
+    from openr1_data.sources.eval_benchmarks import load_benchmark
+
+    head, _ = cluster
+    leaked = load_benchmark("math_500")["problem"][:3] + load_benchmark("aime_2024")["problem"][:2]
+    problems = [*DISTINCT[:4], leaked[0], *DISTINCT[4:7], leaked[1], leaked[2], *DISTINCT[7:], *leaked[3:]]
+    data = write_traces(tmp_path / "problems.jsonl", [{"problem": p} for p in problems])
+    flags = ["--benchmarks", "aime_2024", "math_500", "--decontam_cache_dir", tmp_path / "cache"]
+    run("decontaminate", "--input", data, "--output_dir", tmp_path / "c1", *flags)
+    run("decontaminate", "--input", data, "--output_dir", tmp_path / "cr", *flags,
+        "--ray_address", head.address, "--ray_shard_rows", "3")  # fmt: skip
+    rejected = [read_dataset(tmp_path / f / "rejected" / "decontaminate").to_list() for f in ("c1", "cr")]
+    assert sorted(r["problem"] for r in rejected[1]) == sorted(leaked)
+    assert rejected[1] == rejected[0] and rows_of(tmp_path / "cr") == rows_of(tmp_path / "c1")
+    reports = [json.loads((tmp_path / f / "decontamination_report.json").read_text()) for f in ("c1", "cr")]
+    for report in reports:
+        report.pop("seconds")
+    assert reports[0] == reports[1]
+
+
+def _processes_under(folder: str) -> list[str]:
+    """Processes whose command line names `folder` (a Ray cluster started with RAY_TMPDIR=folder)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        line = " ".join(p.info["cmdline"] or [])
+        if folder in line:
+            found.append(f"{p.pid} {line[:120]}")
+    return found
+
+
+def test_ray_address_local_starts_its_own_cluster_and_leaves_no_process_behind(tmp_path):
+    """`--ray_address local` in a fresh process: the command starts a one-machine cluster, verifies on it (the
+    same result as one process), and every Ray process it started is gone when it exits."""
+    traces = write_traces(tmp_path / "traces.jsonl", math_traces(4))
+    run("verify", "--input", traces, "--output_dir", tmp_path / "v1", "--progress", "false")
+    ray_tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths live under it
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    argv = ["verify", "--input", traces, "--output_dir", str(tmp_path / "vr"), "--progress", "false",
+            "--ray_address", "local", "--ray_shard_rows", "6"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "openr1_data.cli", *argv], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(Path(ray_tmp).glob("ray/session_*")), "the command must have started its own Ray cluster"
+    deadline = time.time() + 30  # Ray's shutdown may take a moment to reap its last processes
+    while _processes_under(ray_tmp) and time.time() < deadline:
+        time.sleep(0.5)
+    assert _processes_under(ray_tmp) == []
+    assert rows_of(tmp_path / "vr") == rows_of(tmp_path / "v1")
+
+
+# Last: it leaves the cluster with one worker node.
 def _raylet_children(node) -> list[psutil.Process]:
     """The processes a worker node's raylet started (its Ray workers and what they run)."""
     raylet = node.all_processes["raylet"][0].process

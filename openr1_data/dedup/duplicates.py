@@ -536,7 +536,9 @@ class _BandJob:
     """What a shard needs to compute its rows' LSH band keys."""
 
     columns: list[str]
-    hasher: MinHasher
+    num_perm: int
+    shingle_size: int
+    seed: int
     bands: int
     rows: int
     batch_size: int
@@ -545,6 +547,8 @@ class _BandJob:
 def _band_keys_of(shard: Dataset, job: _BandJob) -> tuple[np.ndarray, np.ndarray, int, int]:
     """The LSH band keys of a shard's rows (a pure function of its rows): `(keys [rows, bands], valid, rows
     without text, cells not text)`; rows without text have no keys and are not `valid`."""
+    # A hasher of its own: one shipped to a Ray worker arrives read-only (hashes never depend on its vocabulary)
+    hasher = MinHasher(job.num_perm, job.shingle_size, job.seed)
     n = len(shard)
     keys = np.zeros((n, job.bands), dtype=np.uint64)
     valid = np.zeros(n, dtype=bool)
@@ -555,7 +559,7 @@ def _band_keys_of(shard: Dataset, job: _BandJob) -> tuple[np.ndarray, np.ndarray
             cells, bad = _row_texts(cols, j)
             cells_bad += bad
             texts.append("\n".join(cells))
-        signatures, docs = job.hasher.signatures(texts)
+        signatures, docs = hasher.signatures(texts)
         rows_empty += len(texts) - docs.size
         keys[start + docs] = band_keys(signatures, job.bands, job.rows)
         valid[start + docs] = True
@@ -593,7 +597,15 @@ def dedup_near(
         )
     hasher = MinHasher(config.minhash_num_perm, config.minhash_shingle_size, config.minhash_seed)
     n = len(dataset)
-    job = _BandJob(columns, hasher, bands, rows, config.dedup_batch_size)
+    job = _BandJob(
+        columns,
+        config.minhash_num_perm,
+        config.minhash_shingle_size,
+        config.minhash_seed,
+        bands,
+        rows,
+        config.dedup_batch_size,
+    )
     parts = map_shards(_band_keys_of, dataset, job)
     keys = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, bands), dtype=np.uint64)
     valid = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=bool)
