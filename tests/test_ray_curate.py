@@ -6,6 +6,7 @@ changes nothing (its shards re-run elsewhere, each row once); `--ray_address loc
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import os
 import subprocess
@@ -216,19 +217,46 @@ def _processes_under(folder: str) -> list[str]:
     return found
 
 
+def _is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1, an IPv4 loopback on an IPv6 socket
+    return (mapped or ip).is_loopback
+
+
+def _listening_addresses(folder: str) -> set[str]:
+    """The local addresses that processes of the cluster under `folder` listen on (TCP)."""
+    addresses = set()
+    for p in psutil.process_iter(["cmdline"]):
+        if folder not in " ".join(p.info["cmdline"] or []):
+            continue
+        try:
+            sockets = p.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        addresses |= {s.laddr.ip for s in sockets if s.status == psutil.CONN_LISTEN}
+    return addresses
+
+
 def test_ray_address_local_starts_its_own_cluster_and_leaves_no_process_behind(tmp_path):
-    """`--ray_address local` in a fresh process: the command starts a one-machine cluster, verifies on it (the
-    same result as one process), and every Ray process it started is gone when it exits."""
+    """`--ray_address local` in a fresh process: the command starts a one-machine cluster listening on 127.0.0.1
+    only, verifies on it (the same result as one process), and every Ray process it started is gone when it
+    exits."""
     traces = write_traces(tmp_path / "traces.jsonl", math_traces(4))
     run("verify", "--input", traces, "--output_dir", tmp_path / "v1", "--progress", "false")
     ray_tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths live under it
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     argv = ["verify", "--input", traces, "--output_dir", str(tmp_path / "vr"), "--progress", "false",
             "--ray_address", "local", "--ray_shard_rows", "6"]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "openr1_data.cli", *argv], env=env, capture_output=True, text=True, timeout=600
+    command = subprocess.Popen(
+        [sys.executable, "-m", "openr1_data.cli", *argv], env=env, stderr=subprocess.PIPE, text=True
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    listening: set[str] = set()
+    while command.poll() is None:  # the addresses its cluster listens on, while it runs
+        listening |= _listening_addresses(ray_tmp)
+        time.sleep(0.2)
+    _, stderr = command.communicate(timeout=60)
+    assert command.returncode == 0, stderr[-3000:]
+    assert listening and all(_is_loopback(a) for a in listening), listening  # nothing open to the network
     assert list(Path(ray_tmp).glob("ray/session_*")), "the command must have started its own Ray cluster"
     deadline = time.time() + 30  # Ray's shutdown may take a moment to reap its last processes
     while _processes_under(ray_tmp) and time.time() < deadline:
