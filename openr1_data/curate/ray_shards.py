@@ -1,8 +1,8 @@
 """Curation over a Ray cluster: a stage's rows cut into shards (contiguous row ranges), one Ray task per shard, the
 results put back together in shard order on the driver.
 
-    with ray_session(config.ray_address):
-        parts = map_on_ray(verify_shard, shard_tables(dataset, config.ray_shard_rows), shared=verify_config)
+    map_shards = ray_shard_map(RayShardsConfig(ray_address="local", ray_shard_rows=1000))
+    parts = map_shards(fn, dataset, shared)  # [fn(shard, shared) for each 1000-row shard], each a Ray task
 
 Why the result equals one process: each shard's work is a pure function of its rows and the settings (nothing
 shared between tasks, no clock, no unseeded randomness), so a shard computed twice gives the same result, and the
@@ -141,6 +141,12 @@ def map_on_ray(
             done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
             bar.update(len(done))
         return ray.get(refs)
+    except ray.exceptions.RayTaskError as err:
+        # the stage's own error (a missing column, a bad setting): raised as it is, as without Ray, so a user
+        # error stays one line and exit code 2
+        if isinstance(err.cause, Exception):
+            raise err.cause from None
+        raise
     finally:
         bar.close()
 
