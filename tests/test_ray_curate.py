@@ -26,6 +26,7 @@ from openr1_data.curate.ray_stages import verify_on_ray
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.io import read_dataset
 from openr1_data.prompts import get_style
+from openr1_data.schema import ContractError
 from openr1_data.sources.bundled import bundled_problems
 from openr1_data.sources.code_problems import FunctionTests, read_humaneval
 from openr1_data.sources.problems import normalize_problems
@@ -265,6 +266,13 @@ def test_ray_address_local_starts_its_own_cluster_and_leaves_no_process_behind(t
     assert rows_of(tmp_path / "vr") == rows_of(tmp_path / "v1")
 
 
+def test_a_stage_error_inside_a_task_is_raised_as_the_stage_raises_it(cluster):
+    head, _ = cluster
+    no_gold = Dataset.from_list([{"problem": "What is 1 + 1?", "predicted_answer": "2"}])
+    with pytest.raises(ContractError, match=r"missing column\(s\) \['answer'\]"):
+        verify_on_ray(no_gold, VerifyConfig(progress=False), RayShardsConfig(ray_address=head.address))
+
+
 # Last: it leaves the cluster with one worker node.
 def _raylet_children(node) -> list[psutil.Process]:
     """The processes a worker node's raylet started (its Ray workers and what they run)."""
@@ -277,7 +285,7 @@ def _raylet_children(node) -> list[psutil.Process]:
 
 def test_a_worker_node_killed_mid_verify_changes_nothing(cluster, tmp_path):
     head, workers = cluster
-    traces = as_table(math_traces(6) + code_traces(4, 4))
+    traces = as_table(math_traces(6) + code_traces(6, 6))
     config = VerifyConfig(progress=False, code_timeout_seconds=20)
     reference = verify_traces(traces, config).kept.to_list()
 
