@@ -9,6 +9,7 @@ import importlib.util
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -248,21 +249,31 @@ def test_ray_address_local_starts_its_own_cluster_and_leaves_no_process_behind(t
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     argv = ["verify", "--input", traces, "--output_dir", str(tmp_path / "vr"), "--progress", "false",
             "--ray_address", "local", "--ray_shard_rows", "6"]  # fmt: skip
-    command = subprocess.Popen(
-        [sys.executable, "-m", "openr1_data.cli", *argv], env=env, stderr=subprocess.PIPE, text=True
-    )
-    listening: set[str] = set()
-    while command.poll() is None:  # the addresses its cluster listens on, while it runs
-        listening |= _listening_addresses(ray_tmp)
-        time.sleep(0.2)
-    _, stderr = command.communicate(timeout=60)
-    assert command.returncode == 0, stderr[-3000:]
-    assert listening and all(_is_loopback(a) for a in listening), listening  # nothing open to the network
-    assert list(Path(ray_tmp).glob("ray/session_*")), "the command must have started its own Ray cluster"
-    deadline = time.time() + 30  # Ray's shutdown may take a moment to reap its last processes
-    while _processes_under(ray_tmp) and time.time() < deadline:
-        time.sleep(0.5)
-    assert _processes_under(ray_tmp) == []
+    try:
+        log = tmp_path / "stderr.txt"
+        with log.open("w") as stderr:  # a file, not a pipe: a full pipe would stall the command
+            command = subprocess.Popen(
+                [sys.executable, "-m", "openr1_data.cli", *argv], env=env, stderr=stderr
+            )
+            listening: set[str] = set()
+            deadline = time.time() + 600
+            while (
+                command.poll() is None and time.time() < deadline
+            ):  # what its cluster listens on, as it runs
+                listening |= _listening_addresses(ray_tmp)
+                time.sleep(0.2)
+            if command.poll() is None:
+                command.kill()
+            command.wait(timeout=60)
+        assert command.returncode == 0, log.read_text()[-3000:]
+        assert listening and all(_is_loopback(a) for a in listening), listening  # nothing open to the network
+        assert list(Path(ray_tmp).glob("ray/session_*")), "the command must have started its own Ray cluster"
+        deadline = time.time() + 30  # Ray's shutdown may take a moment to reap its last processes
+        while _processes_under(ray_tmp) and time.time() < deadline:
+            time.sleep(0.5)
+        assert _processes_under(ray_tmp) == []
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)  # the cluster's logs
     assert rows_of(tmp_path / "vr") == rows_of(tmp_path / "v1")
 
 
