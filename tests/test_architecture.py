@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "openr1_data"
 # Layers (floors), lowest first: ARCHITECTURE.md "Import rules". A module may import its own layer's modules and
 # lower layers, never a higher one.
 LAYERS = [
-    {"openr1_data", "schema", "text", "secrets", "config", "procs"},
+    {"openr1_data", "schema", "text", "secrets", "config", "procs", "intervals"},
     {"funnel", "io", "lineage"},
     {"prompts"},
     {"verdicts"},
@@ -39,6 +39,7 @@ TOP_LEVEL = {
     "config",
     "secrets",
     "procs",
+    "intervals",
     "pipeline",
 }
 

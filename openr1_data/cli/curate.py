@@ -5,7 +5,8 @@
     openr1-data filter --input outputs/verified --output_dir outputs/longest --keep all --longest_share 0.5
     openr1-data verify --input outputs/gen --output_dir outputs/verified --ray_address local  # or HOST:PORT
 
-`verify` keeps every row and adds `correct` / `verify_error` and the gold audit's columns (`gold_suspect`, ...);
+`verify` keeps every row and adds `correct` / `verify_error`, the gold audit's columns (`gold_suspect`, ...) and,
+with `--audit_sample N`, the verifier audit's (`audit_correct`, `audit_method`: `curate/verifier_audit.py`);
 `filter` runs the format/quality filter and then selection (verifying first if the rows have no `correct` column
 and selection needs verdicts). The selection steps it ran are listed in `select_report.json` (the strategies and
 their order: `curate/selection.py`). Both write a stage folder (`cli/common.py`). With `--ray_address` the per-row
@@ -15,13 +16,16 @@ work runs as Ray tasks over shards of the rows (`curate/ray_stages.py`); the res
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from openr1_data.cli.common import parse_stage, print_counts, write_results
 from openr1_data.curate.filters import FilterConfig, filter_traces
 from openr1_data.curate.gold_audit import audit_golds, gold_audit_line
+from openr1_data.curate.llm_judge import JudgeClient, JudgeConfig, answer_match_prompt, parse_judge_reply
 from openr1_data.curate.ray_shards import RayShardsConfig, cluster_for
 from openr1_data.curate.ray_stages import filter_on_ray, verify_on_ray
 from openr1_data.curate.selection import SelectionConfig, select_traces
+from openr1_data.curate.verifier_audit import AnswerJudge, AuditConfig, audit_line, audit_verdicts
 from openr1_data.curate.verify import VerifyConfig, verify_summary, verify_traces
 from openr1_data.funnel import StageResult
 from openr1_data.schema import CORRECT
@@ -29,7 +33,14 @@ from openr1_data.schema import CORRECT
 
 def verify_main(argv: list[str]) -> int:
     """`openr1-data verify`: add `correct` / `verify_error` to every trace and write them all."""
-    io, config, ray_config = parse_stage("verify", [VerifyConfig, RayShardsConfig], argv)
+    io, config, audit_config, judge_config, ray_config = parse_stage(
+        "verify", [VerifyConfig, AuditConfig, JudgeConfig, RayShardsConfig], argv
+    )
+    if judge_config.judge_model and not audit_config.audit_sample:
+        raise ValueError(
+            "verify: --judge_model is the last step of the verifier audit; add --audit_sample N "
+            "(or run `openr1-data judge` to judge every trace)"
+        )
     dataset = io.read()
     with cluster_for(ray_config):
         if ray_config.ray_address:
@@ -38,11 +49,26 @@ def verify_main(argv: list[str]) -> int:
             result = verify_traces(dataset, config)
     verified, audit = audit_golds(result.kept, config)  # on every sample of a problem: after the shards
     counts = verify_summary(verified)  # after the audit: majority answers may have given new verdicts
+    with JudgeClient(judge_config) as client:
+        judge = answer_judge(client) if judge_config.judge_model else None
+        verified, verifier_audit = audit_verdicts(verified, audit_config, judge)
     result = dataclasses.replace(result, kept=verified, report=counts)
-    write_results(io, verified, [result], {"verify_report": {**counts, "gold_audit": audit}})
+    report = {**counts, "gold_audit": audit, "verifier_audit": verifier_audit}
+    write_results(io, verified, [result], {"verify_report": report})
     print_counts(f"verified {len(verified)} traces -> {io.output_dir}", counts)
     print(gold_audit_line(audit))
+    print(audit_line(verifier_audit))
     return 0
+
+
+def answer_judge(client: JudgeClient) -> AnswerJudge:
+    """The audit cascade's last step: the one judge client's yes/no on (problem, gold, answer)."""
+
+    def judge(triples: Sequence[tuple[str, str, str]]) -> list[bool | None]:
+        prompts = [answer_match_prompt(client.config, p, g, a) for p, g, a in triples]
+        return [parse_judge_reply(reply.text) for reply in client.ask(prompts)]
+
+    return judge
 
 
 def filter_main(argv: list[str]) -> int:

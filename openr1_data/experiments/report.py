@@ -22,9 +22,9 @@ from openr1_data.experiments.config import TeachConfig
 from openr1_data.experiments.power import mdd, measured_se
 from openr1_data.experiments.runner import TRAINED, run_paths, seeds_of
 from openr1_data.experiments.split import HELDOUT
+from openr1_data.intervals import percentile_interval
 from openr1_data.schema import CORRECT
 from openr1_data.secrets import redact_config
-from openr1_data.train.evaluation import percentile_interval
 
 METRICS = ("correct", "finished", "closed_think", "boxed")
 LABELS = {"correct": "pass@1", "finished": "stopped on EOS", "closed_think": "closed think", "boxed": "boxed"}

@@ -192,12 +192,23 @@ def card_metadata(
     )
 
 
+def format_rate(value: Mapping[str, Any] | None) -> str:
+    """A rate with its interval (`openr1_data.intervals.rate`) as a card cell: `83% (71-90%) 25/30`."""
+    if not value or value.get("rate") is None:
+        return "n/a"
+    return (
+        f"{100 * value['rate']:.0f}% ({100 * value['low']:.0f}-{100 * value['high']:.0f}%) "
+        f"{value['count']}/{value['of']}"
+    )
+
+
 def render_card(context: Mapping[str, Any], template: str | Path | None = None) -> str:
     """Render the card from a context built by `openr1_data.publish.local` (YAML header + Markdown body)."""
     path = Path(template) if template is not None else find_template()
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
     env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v
     env.filters["cell"] = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # one Markdown table cell
+    env.filters["rate"] = format_rate
     text = env.from_string(path.read_text()).render(**context)
     # Parse check: DatasetCard raises on invalid YAML, and an absent header parses as empty metadata.
     if not text.startswith("---") or not DatasetCard(text).data.to_dict():

@@ -45,6 +45,7 @@ SFT_NEEDS = (PROBLEM, ANSWER, SOURCE, PROBLEM_ID, "trace_id", "reasoning", "fina
 SFT_CARRY = (SOLUTION, "teacher", "prompt_style", "predicted_answer", "finish_reason", "correct")
 SFT_CARRY += ("rlt_reward", "rlt_solution_term", "rlt_kl_term")  # best-of-K RLT selection: why this row won
 SFT_CARRY += ("gold_suspect", "majority_answer", "answer_source")  # the gold audit (curate/gold_audit.py)
+SFT_CARRY += ("audit_correct", "audit_method")  # the verifier audit (curate/verifier_audit.py)
 ALL_NEEDS = (PROBLEM, PROBLEM_ID, "trace_id", "completion", "finish_reason", "completion_tokens")
 
 

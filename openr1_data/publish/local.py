@@ -32,6 +32,7 @@ import yaml
 from datasets import Dataset
 
 from openr1_data.curate.gold_audit import card_summary as gold_audit_card
+from openr1_data.curate.verifier_audit import audit_summary as verifier_audit_card
 from openr1_data.funnel import Funnel
 from openr1_data.io import remove_stale_copies, replace_folder, write_dataset
 from openr1_data.publish import card as cards
@@ -529,6 +530,7 @@ def _write_folder(
         "judged_by": _judged_by(kept) if main == SFT_CONFIG else None,
         "pass_rates": _pass_rate_table(kept, splits) if main == PROBLEMS_CONFIG else None,
         "gold_audit": _plain(gold_audit_card(all_traces if all_traces is not None else kept)),
+        "verifier_audit": _plain(verifier_audit_card(all_traces if all_traces is not None else kept)),
         "lengths_plot": LENGTHS_PLOT,
         "preference": _preference_card(preference),
         "mixture": _plain(mixture),

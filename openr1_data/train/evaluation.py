@@ -25,6 +25,7 @@ from datasets import Dataset
 
 from openr1_data.curate.verify import VerifyConfig, verify_traces
 from openr1_data.generate.stage import GenerationConfig, build_teacher, generate_traces
+from openr1_data.intervals import bootstrap_interval
 from openr1_data.schema import CODE, CORRECT, DOMAIN, MCQ, PROBLEM_ID, iter_rows, make_problem_id
 from openr1_data.sources.code_problems import HUMANEVAL_PACKAGE, humaneval_row, read_humaneval
 from openr1_data.sources.eval_benchmarks import load_benchmark
@@ -189,29 +190,6 @@ def sample_records(traces: Dataset) -> list[dict]:
             row["gold"] = row.pop("answer")
         records.append({**row, **flags})
     return records
-
-
-def bootstrap_interval(
-    values: Sequence[float], resamples: int = 2000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` (one value per item)."""
-    import numpy as np
-
-    data = np.asarray(values, dtype=float)
-    if len(data) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    return percentile_interval(
-        data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1), level
-    )
-
-
-def percentile_interval(draws: Any, level: float = 0.95) -> tuple[float, float]:
-    """The central `level` share of bootstrap draws (a numpy array of resampled statistics)."""
-    import numpy as np
-
-    tail = (1 - level) / 2
-    return float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
 
 
 def score_records(records: Sequence[dict], benchmark: str, k: int) -> BenchmarkScore:
