@@ -51,7 +51,7 @@ def test_reference_covers_every_command_reward_and_benchmark():
     # The flags come from the dataclasses each entry point hands to parse_config, with their help text.
     module, func, _ = COMMANDS["dedup"]
     parsed = [c.__name__ for c in gen.command_dataclasses(module, func)]
-    assert parsed == ["StageIO", "DedupModeArgs", "DedupConfig"]
+    assert parsed == ["StageIO", "DedupModeArgs", "DedupConfig", "RayShardsConfig"]
     assert "- `--dedup_mode` (`str`, default `'both'`): exact, near, or both" in pages["reference/cli.md"]
 
 

@@ -6,7 +6,9 @@
 
 Each command writes a stage folder (`cli/common.py`): kept rows in `data/`, `rejected/<stage>/` (rows with their
 reason and what they match), a JSON report and `funnel.json`, and prints the funnel table. `dedup` adds the
-contract's `problem_id` when the dataset has none, so `duplicate_of_id` identifies the kept row.
+contract's `problem_id` when the dataset has none, so `duplicate_of_id` identifies the kept row. With
+`--ray_address` the near-dedup signatures and the decontamination matches are computed as Ray tasks over shards
+(the exact-dedup hashes, the banding and the reports on this process); the result is the same.
 """
 
 from __future__ import annotations
@@ -18,8 +20,16 @@ from datasets import Value
 
 from openr1_data.cli.common import parse_stage, write_results
 from openr1_data.curate.llm_judge import JudgeClient, JudgeConfig, parse_judge_reply
+from openr1_data.curate.ray_shards import RayShardsConfig, cluster_for, ray_shard_map
 from openr1_data.dedup.decontaminate import DecontaminationConfig, decontaminate, format_report
-from openr1_data.dedup.duplicates import DedupConfig, DedupResult, dedup_exact, dedup_near
+from openr1_data.dedup.duplicates import (
+    DedupConfig,
+    DedupResult,
+    ShardMap,
+    dedup_exact,
+    dedup_near,
+    in_one_shard,
+)
 from openr1_data.dedup.recall import format_recall
 from openr1_data.dedup.semantic import PairJudge
 from openr1_data.schema import PROBLEM, PROBLEM_ID, Prompt, make_problem_id
@@ -40,7 +50,7 @@ class DedupModeArgs:
 
 def dedup_main(argv: list[str]) -> int:
     """Entry point of `openr1-data dedup`."""
-    io, mode, config = parse_stage("dedup", [DedupModeArgs, DedupConfig], argv)
+    io, mode, config, ray_config = parse_stage("dedup", [DedupModeArgs, DedupConfig, RayShardsConfig], argv)
     data = io.read()
     if PROBLEM in data.column_names and PROBLEM_ID not in data.column_names:
         # The contract's stable id, so `duplicate_of_id` names the kept row in every stage's side output.
@@ -51,7 +61,9 @@ def dedup_main(argv: list[str]) -> int:
         results.append(dedup_exact(data, config))
         data = results[-1].kept
     if mode.dedup_mode in ("near", "both"):
-        results.append(dedup_near(data, config))
+        # signatures per shard (Ray tasks with --ray_address), the banding over every row on this process
+        with cluster_for(ray_config):
+            results.append(dedup_near(data, config, map_shards=_shard_map(ray_config, "dedup_near")))
         data = results[-1].kept
     reports = [result.report.to_dict() for result in results]
     funnel = write_results(io, data, list(results), {"dedup_report": {"stages": reports}})
@@ -79,14 +91,24 @@ def same_problem_judge(client: JudgeClient) -> PairJudge:
 
 def decontaminate_main(argv: list[str]) -> int:
     """Entry point of `openr1-data decontaminate`."""
-    io, config, judge_config = parse_stage("decontaminate", [DecontaminationConfig, JudgeConfig], argv)
+    io, config, judge_config, ray_config = parse_stage(
+        "decontaminate", [DecontaminationConfig, JudgeConfig, RayShardsConfig], argv
+    )
     if judge_config.judge_model and not config.semantic:
         raise ValueError(
             "decontaminate: --judge_model judges the semantic pass's candidates; add --semantic true"
         )
-    with JudgeClient(judge_config) as client:
+    data = io.read()
+    # with --ray_address the n-gram index is built here once and shared with every shard's task
+    with JudgeClient(judge_config) as client, cluster_for(ray_config):
         judge = same_problem_judge(client) if judge_config.judge_model else None
-        result = decontaminate(io.read(), config, judge=judge, judge_name=judge_config.judge_model)
+        result = decontaminate(
+            data,
+            config,
+            judge=judge,
+            judge_name=judge_config.judge_model,
+            map_shards=_shard_map(ray_config, "decontaminate"),
+        )
     funnel = write_results(io, result.kept, [result], {"decontamination_report": result.report.to_dict()})
     print(funnel.table())
     print(format_report(result.report))
@@ -94,3 +116,8 @@ def decontaminate_main(argv: list[str]) -> int:
         print(format_recall(result.report.recall))
     print(f"wrote {io.output_dir}: data/, rejected/, decontamination_report.json, funnel.json")
     return 0
+
+
+def _shard_map(ray_config: RayShardsConfig, desc: str) -> ShardMap:
+    """Ray tasks over shards with `--ray_address`, else this process."""
+    return ray_shard_map(ray_config, desc=desc) if ray_config.ray_address else in_one_shard

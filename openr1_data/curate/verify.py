@@ -560,10 +560,22 @@ def verify_traces(dataset: Dataset, config: VerifyConfig | None = None) -> Stage
     return keep_every_row(verified, "verify", verify_summary(verified))
 
 
-def _verify(dataset: Dataset, config: VerifyConfig) -> Dataset:
+def has_other_domains(dataset: Dataset) -> bool:
+    """Whether any row is not math (code, multiple-choice, reasoning-gym): verification then adds the domain
+    columns (`domain`, `tests_passed`, `tests_total`) to every row."""
+    return any(d != MATH for d in dataset_domains(dataset))
+
+
+def verify_part(part: Dataset, config: VerifyConfig, mixed: bool) -> Dataset:
+    """`verify_traces`'s columns for a part of a dataset (a shard), where `mixed` is `has_other_domains` of the
+    whole dataset, so every part gets the same columns and the parts put together equal the whole verified."""
+    return _verify(part, config, mixed)
+
+
+def _verify(dataset: Dataset, config: VerifyConfig, mixed: bool = False) -> Dataset:
     """`verify_traces`'s columns: each domain's rows through its own judgement."""
     domains = dataset_domains(dataset)
-    if any(d != MATH for d in domains):
+    if mixed or any(d != MATH for d in domains):
         return _verify_domains(dataset, config, domains)
     require_columns(
         dataset.column_names,

@@ -40,7 +40,7 @@ from typing import Any, TypedDict, cast
 import numpy as np
 from datasets import Dataset, List, Value
 
-from openr1_data.dedup.duplicates import quiet_progress
+from openr1_data.dedup.duplicates import ShardMap, in_one_shard, quiet_progress
 from openr1_data.dedup.normalize import NORMALIZER_VERSION, WordHasher, hash_words_joined, ngram_hashes, words
 from openr1_data.dedup.recall import RecallReport, probe_set, score_probes
 from openr1_data.dedup.semantic import (
@@ -411,6 +411,8 @@ def decontaminate(
     benchmarks: Sequence[Dataset] | None = None,
     judge: PairJudge | None = None,
     judge_name: str | None = None,
+    *,
+    map_shards: ShardMap = in_one_shard,
 ) -> DecontaminationResult:
     """Reject rows that overlap a benchmark item; returns kept/rejected/stats and the decontamination report.
 
@@ -418,6 +420,8 @@ def decontaminate(
     `config.semantic`, rows are also compared by embedding (`dedup/semantic.py`); `judge` (one verdict per
     `same_problem_prompt`) then decides each candidate pair, and `judge_name` names it in the report. With
     `config.measure_recall`, the report carries the recall measured on planted variants (`dedup/recall.py`).
+    `map_shards` runs the n-gram matching shard by shard (over a Ray cluster, say) against the index built once
+    here; the semantic pass and the recall measurement run in this process.
     """
     config = config or DecontaminationConfig()
     started = time.perf_counter()
@@ -442,37 +446,15 @@ def decontaminate(
     if len(set(names)) != len(names):
         raise ContractError(f"decontaminate: benchmark names must be distinct, got {names}")
 
-    merged = _merge(indexes)
-    hasher = WordHasher()
+    # The index is built once here and shared by every shard (`ray.put` once on a Ray cluster).
+    job = _MatchJob(
+        indexes, _merge(indexes), columns, n, config.short_exact_match, config.decontam_batch_size
+    )
     matches: dict[int, dict[tuple[int, int], _Match]] = {}  # row -> (benchmark, item) -> match
-    rows_empty = cells_bad = 0
-    view = dataset.select_columns(columns)
-    start = 0
-    batches = cast(Iterator[dict[str, list[Any]]], view.iter(batch_size=config.decontam_batch_size))
-    for batch in batches:
-        size = len(batch[columns[0]])
-        # One "document" per (row, column) cell with text.
-        doc_row: list[int] = []
-        doc_col: list[str] = []
-        token_lists: list[list[str]] = []
-        row_has_text = [False] * size
-        for column in columns:
-            for j, value in enumerate(batch[column]):
-                if not isinstance(value, str):
-                    cells_bad += 1
-                    continue
-                toks = words(value)
-                if toks:
-                    row_has_text[j] = True
-                    doc_row.append(start + j)
-                    doc_col.append(column)
-                    token_lists.append(toks)
-        rows_empty += size - sum(row_has_text)
-        if token_lists:
-            _match_batch(
-                indexes, merged, token_lists, doc_row, doc_col, hasher, n, config.short_exact_match, matches
-            )
-        start += size
+    rows_empty = cells_bad = offset = 0
+    for part_matches, part_rows, part_empty, part_bad in map_shards(_match_rows, dataset, job):
+        matches.update({offset + row: found for row, found in part_matches.items()})
+        rows_empty, cells_bad, offset = rows_empty + part_empty, cells_bad + part_bad, offset + part_rows
 
     semantic = (
         _semantic_matches(dataset, columns, list(benchmarks), names, config, judge) if config.semantic else {}
@@ -545,6 +527,55 @@ def decontaminate(
     report.seconds = round(time.perf_counter() - started, 3)
     logger.info("decontaminate: %d of %d rows flagged in %.1fs", len(caught), len(dataset), report.seconds)
     return StageResult(result.kept, rejected, result.stats, report)
+
+
+@dataclass(frozen=True)
+class _MatchJob:
+    """What a shard needs to match its rows: the benchmark indexes (merged for lookups) and the settings."""
+
+    indexes: list[BenchmarkIndex]
+    merged: tuple[_Sorted, _Sorted]
+    columns: list[str]
+    ngram_size: int
+    short_exact: bool
+    batch_size: int
+
+
+def _match_rows(
+    shard: Dataset, job: _MatchJob
+) -> tuple[dict[int, dict[tuple[int, int], _Match]], int, int, int]:
+    """The benchmark matches of a shard's rows (a pure function of its rows): `(row in the shard -> matches, rows,
+    rows without text, cells not text)`."""
+    hasher = WordHasher()
+    matches: dict[int, dict[tuple[int, int], _Match]] = {}
+    rows_empty = cells_bad = start = 0
+    columns = job.columns
+    view = shard.select_columns(columns)
+    batches = cast(Iterator[dict[str, list[Any]]], view.iter(batch_size=job.batch_size))
+    for batch in batches:
+        size = len(batch[columns[0]])
+        # One "document" per (row, column) cell with text.
+        doc_row: list[int] = []
+        doc_col: list[str] = []
+        token_lists: list[list[str]] = []
+        row_has_text = [False] * size
+        for column in columns:
+            for j, value in enumerate(batch[column]):
+                if not isinstance(value, str):
+                    cells_bad += 1
+                    continue
+                toks = words(value)
+                if toks:
+                    row_has_text[j] = True
+                    doc_row.append(start + j)
+                    doc_col.append(column)
+                    token_lists.append(toks)
+        rows_empty += size - sum(row_has_text)
+        if token_lists:
+            _match_batch(job.indexes, job.merged, token_lists, doc_row, doc_col, hasher, job.ngram_size,
+                         job.short_exact, matches)  # fmt: skip
+        start += size
+    return matches, len(shard), rows_empty, cells_bad
 
 
 def _semantic_matches(

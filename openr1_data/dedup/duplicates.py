@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from itertools import combinations
-from typing import cast
+from typing import Any, cast
 
 import datasets
 import numpy as np
@@ -49,6 +49,17 @@ DUPLICATE_OF_INDEX = "duplicate_of_index"
 DUPLICATE_OF_ID = "duplicate_of_id"
 DUPLICATE_MATCH_INDEX = "duplicate_match_index"
 DUPLICATE_JACCARD = "duplicate_jaccard"
+
+# How a stage runs its per-row work over the rows: `map_shards(fn, dataset, shared)` returns `fn(shard, shared)`
+# for contiguous shards of `dataset`, in order. In this process it is one shard (`in_one_shard`); over a Ray
+# cluster, `curate/ray_shards.ray_shard_map` (the per-row work must then be a module-level function).
+ShardMap = Callable[[Callable[[Dataset, Any], Any], Dataset, Any], list[Any]]
+
+
+def in_one_shard(fn: Callable[[Dataset, Any], Any], dataset: Dataset, shared: Any) -> list[Any]:
+    """The `ShardMap` of one process: the whole dataset is one shard."""
+    return [fn(dataset, shared)]
+
 
 # Buckets larger than this link their rows in a chain instead of all pairs (a bucket of m identical rows would
 # otherwise give m^2/2 pairs); the chain still connects every verified member.
@@ -520,12 +531,53 @@ def connected_components(pairs: np.ndarray, sims: np.ndarray) -> dict[int, tuple
     return info
 
 
-def dedup_near(dataset: Dataset, config: DedupConfig | None = None) -> DedupResult:
+@dataclass(frozen=True)
+class _BandJob:
+    """What a shard needs to compute its rows' LSH band keys."""
+
+    columns: list[str]
+    num_perm: int
+    shingle_size: int
+    seed: int
+    bands: int
+    rows: int
+    batch_size: int
+
+
+def _band_keys_of(shard: Dataset, job: _BandJob) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The LSH band keys of a shard's rows (a pure function of its rows): `(keys [rows, bands], valid, rows
+    without text, cells not text)`; rows without text have no keys and are not `valid`."""
+    # A hasher of its own: one shipped to a Ray worker arrives read-only (hashes never depend on its vocabulary)
+    hasher = MinHasher(job.num_perm, job.shingle_size, job.seed)
+    n = len(shard)
+    keys = np.zeros((n, job.bands), dtype=np.uint64)
+    valid = np.zeros(n, dtype=bool)
+    rows_empty = cells_bad = 0
+    for start, cols in iter_texts(shard, job.columns, job.batch_size):
+        texts = []
+        for j in range(len(cols[0])):
+            cells, bad = _row_texts(cols, j)
+            cells_bad += bad
+            texts.append("\n".join(cells))
+        signatures, docs = hasher.signatures(texts)
+        rows_empty += len(texts) - docs.size
+        keys[start + docs] = band_keys(signatures, job.bands, job.rows)
+        valid[start + docs] = True
+    return keys, valid, rows_empty, cells_bad
+
+
+def dedup_near(
+    dataset: Dataset, config: DedupConfig | None = None, *, map_shards: ShardMap = in_one_shard
+) -> DedupResult:
     """Reject near-duplicates (verified Jaccard >= threshold on word shingles), keeping each cluster's first row
-    (trace rows: by their problem, see `dedup_traces_by_problem`)."""
+    (trace rows: by their problem, see `dedup_traces_by_problem`).
+
+    `map_shards` computes the signatures and band keys shard by shard (over a Ray cluster, say); the banding into
+    candidate pairs, their verification and the clusters then run over every row at once, so pairs whose rows
+    are in different shards are found as in one process."""
     config = config or DedupConfig()
     if judges_traces_by_problem(dataset, config):
-        return dedup_traces_by_problem(dataset, config, dedup_near)
+        return dedup_traces_by_problem(dataset, config, lambda d, c: dedup_near(d, c, map_shards=map_shards))
     started = time.perf_counter()
     if not 0.0 < config.minhash_threshold <= 1.0:
         raise ValueError(f"--minhash_threshold must be in (0, 1], got {config.minhash_threshold}")
@@ -545,19 +597,19 @@ def dedup_near(dataset: Dataset, config: DedupConfig | None = None) -> DedupResu
         )
     hasher = MinHasher(config.minhash_num_perm, config.minhash_shingle_size, config.minhash_seed)
     n = len(dataset)
-    keys = np.zeros((n, bands), dtype=np.uint64)
-    valid = np.zeros(n, dtype=bool)
-    rows_empty = cells_bad = 0
-    for start, cols in iter_texts(dataset, columns, config.dedup_batch_size):
-        texts = []
-        for j in range(len(cols[0])):
-            cells, bad = _row_texts(cols, j)
-            cells_bad += bad
-            texts.append("\n".join(cells))
-        signatures, docs = hasher.signatures(texts)
-        rows_empty += len(texts) - docs.size
-        keys[start + docs] = band_keys(signatures, bands, rows)
-        valid[start + docs] = True
+    job = _BandJob(
+        columns,
+        config.minhash_num_perm,
+        config.minhash_shingle_size,
+        config.minhash_seed,
+        bands,
+        rows,
+        config.dedup_batch_size,
+    )
+    parts = map_shards(_band_keys_of, dataset, job)
+    keys = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, bands), dtype=np.uint64)
+    valid = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=bool)
+    rows_empty, cells_bad = sum(p[2] for p in parts), sum(p[3] for p in parts)
     pairs = candidate_pairs(keys, valid)
     del keys
     verified, sims = verify_pairs(dataset, columns, hasher, pairs, config.minhash_threshold)
