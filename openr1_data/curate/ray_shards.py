@@ -28,15 +28,11 @@ from datasets import Dataset
 from datasets.table import InMemoryTable
 
 from openr1_data.dedup.duplicates import ShardMap
-from openr1_data.generate.ray_runner import import_ray
+from openr1_data.generate.ray_runner import LOCAL_ONLY, import_ray  # the same loopback-only local cluster
 from openr1_data.schema import arrow_table
 
 R = TypeVar("R")
 
-# A cluster this process starts itself (`--ray_address local`) is for this machine alone: every service on the
-# loopback address and no dashboard (a Ray cluster runs whatever job anyone who reaches it submits). The same
-# settings as generation's `--ray_address local`.
-LOCAL_ONLY = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
 TASK_RETRIES = 4  # re-runs of a shard whose worker process or node died (a shard's own error is not retried)
 
 
