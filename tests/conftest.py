@@ -40,3 +40,23 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local multi-node Ray cluster, every node on 127.0.0.1 (the Ray test modules set
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before Ray is imported): a head without CPUs (only the driver and its queue
+    run there) and two 1-CPU worker nodes; (cluster, workers). One per module: a test may remove a node."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    local = dict(node_ip_address="127.0.0.1", include_dashboard=False, object_store_memory=80 * 2**20)
+    cluster = Cluster(initialize_head=True, head_node_args={**local, "num_cpus": 0})
+    workers = [cluster.add_node(num_cpus=1, **local) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    try:
+        yield cluster, workers
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

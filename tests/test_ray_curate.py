@@ -44,24 +44,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A head node without CPUs (only the driver runs there) and two 1-CPU worker nodes."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    local = dict(node_ip_address="127.0.0.1", include_dashboard=False, object_store_memory=80 * 2**20)
-    cluster = Cluster(initialize_head=True, head_node_args={**local, "num_cpus": 0})
-    workers = [cluster.add_node(num_cpus=1, **local) for _ in range(2)]
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address)
-    try:
-        yield cluster, workers
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-
-
 MATH_COMPLETIONS = [
     "<think>\nAdd them up carefully.\n</think>\nThe answer is \\boxed{{{answer}}}.",
     "<think>\nI guess.\n</think>\nThe answer is \\boxed{{{wrong}}}.",

@@ -35,24 +35,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A head node without CPUs (nothing but the driver's queue runs there) and two 1-CPU worker nodes."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    local = dict(node_ip_address="127.0.0.1", include_dashboard=False, object_store_memory=80 * 2**20)
-    cluster = Cluster(initialize_head=True, head_node_args={**local, "num_cpus": 0})
-    workers = [cluster.add_node(num_cpus=1, **local) for _ in range(2)]
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address)
-    try:
-        yield cluster, workers
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-
-
 REPO = Path(__file__).resolve().parents[1]
 # Starts the cluster `--ray_address local` starts, runs one task (so a worker process is up too) and prints every
 # listening socket of the process and its descendants (the Ray services and workers) as JSON.
